@@ -1,0 +1,478 @@
+//! Validated weighted samples: the one place where inputs are checked.
+//!
+//! A [`Sample`] is a discrete probability measure `μ = Σ_k w_k δ_{x_k}` on the real line, stored
+//! with its atoms sorted ascending so that its CDF and quantile function are cheap:
+//!
+//! ```text
+//! F(t) = Σ_{k : x_k <= t} w_k                    (right-continuous CDF)
+//! Q(p) = inf { t : F(t) >= p },  p ∈ (0, 1]      (left-continuous step quantile)
+//! Q(0) = min_k x_k                               (convention: the right limit at 0)
+//! ```
+//!
+//! Two entry points build one, and they mean different things:
+//!
+//! * [`Sample::new`] and [`Sample::weighted`] take **sample values** (draws, rewards): values may
+//!   repeat, and each value carries weight `1/n` or its normalised weight.
+//! * [`Sample::from_histogram`] takes a **support and masses**: the support points must be
+//!   distinct, and the masses are normalised to sum to one.
+//!
+//! Both reject NaN and ±inf (naming the index), empty input, length mismatches, negative weights
+//! and a total mass that is zero or overflows. Atoms of zero weight are allowed and dropped: they
+//! change neither the CDF nor the quantile function.
+//!
+//! **Ties.** Equal values are kept as separate atoms, ordered by their input index (a stable
+//! order), so every derived quantity (quantiles, the comonotone plan, gradients) is
+//! deterministic.
+
+use ndarray::ArrayView1;
+
+use crate::error::{check_same_len, check_values, Error, Result};
+
+/// How the atoms of a sample are weighted.
+#[derive(Debug, Clone, PartialEq)]
+enum Weights {
+    /// Every atom has mass `1/n`.
+    Uniform,
+    /// Normalised positive masses aligned with the sorted values, and their running sums with
+    /// the last one set to exactly 1.
+    Explicit { mass: Vec<f64>, cumulative: Vec<f64> },
+}
+
+/// A validated, sorted, weighted sample (a discrete probability measure on ℝ).
+///
+/// # Examples
+///
+/// ```
+/// use aot::sample::Sample;
+///
+/// let s = Sample::new(&[3.0, 1.0, 2.0])?;
+/// assert_eq!(s.sorted_values(), &[1.0, 2.0, 3.0]);
+/// assert_eq!(s.original_index(0), 1); // the 1.0 was at index 1
+/// assert_eq!(s.quantile(0.5)?, 2.0);  // Q(1/2) = inf{t : F(t) >= 1/2} = 2
+/// # Ok::<(), aot::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    values: Vec<f64>,
+    order: Vec<usize>,
+    weights: Weights,
+    input_len: usize,
+}
+
+impl Sample {
+    /// Builds the empirical measure `(1/n) Σ_i δ_{values_i}` of equally weighted sample values.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Empty`] for no value; [`Error::NonFinite`] naming the first NaN or ±inf.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use aot::sample::Sample;
+    /// let s = Sample::new(&[0.5, -1.0])?;
+    /// assert_eq!(s.cdf(0.0), 0.5);
+    /// assert!(Sample::new(&[1.0, f64::NAN]).is_err());
+    /// # Ok::<(), aot::Error>(())
+    /// ```
+    pub fn new(values: &[f64]) -> Result<Self> {
+        check_values("Sample::new", "values", values)?;
+        let (values, order) = sort_with_index(values);
+        let input_len = values.len();
+        Ok(Self { values, order, weights: Weights::Uniform, input_len })
+    }
+
+    /// Builds `Σ_i w_i δ_{values_i}` with `w_i = weights_i / Σ_j weights_j`.
+    ///
+    /// Values may repeat. Zero weights are allowed; those atoms are dropped.
+    ///
+    /// # Errors
+    ///
+    /// As [`Sample::new`], plus [`Error::LengthMismatch`], [`Error::NegativeWeight`], and
+    /// [`Error::ZeroMass`] when the weights sum to zero or their sum overflows.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use aot::sample::Sample;
+    /// let s = Sample::weighted(&[0.0, 1.0], &[3.0, 1.0])?;
+    /// assert_eq!(s.cdf(0.0), 0.75);
+    /// assert_eq!(s.quantile(0.75)?, 0.0);
+    /// assert_eq!(s.quantile(0.76)?, 1.0);
+    /// # Ok::<(), aot::Error>(())
+    /// ```
+    pub fn weighted(values: &[f64], weights: &[f64]) -> Result<Self> {
+        Self::build_weighted("Sample::weighted", ("values", values), ("weights", weights))
+    }
+
+    /// Builds a measure from a histogram: distinct support points and their masses.
+    ///
+    /// # Errors
+    ///
+    /// As [`Sample::weighted`], plus [`Error::DuplicateSupport`] when two support points are
+    /// equal (a histogram lists each point once; use [`Sample::weighted`] for repeated values).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use aot::sample::Sample;
+    /// let h = Sample::from_histogram(&[0.0, 1.0, 2.0], &[1.0, 2.0, 1.0])?;
+    /// assert_eq!(h.cdf(1.0), 0.75);
+    /// assert!(Sample::from_histogram(&[0.0, 0.0], &[1.0, 1.0]).is_err());
+    /// # Ok::<(), aot::Error>(())
+    /// ```
+    pub fn from_histogram(support: &[f64], masses: &[f64]) -> Result<Self> {
+        let func = "Sample::from_histogram";
+        let sample = Self::build_weighted(func, ("support", support), ("masses", masses))?;
+        // Duplicates are checked on all input points, including zero-mass ones.
+        let (sorted, order) = sort_with_index(support);
+        if let Some(k) = sorted.windows(2).position(|w| w[0] == w[1]) {
+            let (a, b) = (order[k].min(order[k + 1]), order[k].max(order[k + 1]));
+            return Err(Error::DuplicateSupport {
+                func,
+                arg: "support",
+                value: sorted[k],
+                first: a,
+                second: b,
+            });
+        }
+        Ok(sample)
+    }
+
+    /// [`Sample::new`] for an ndarray view.
+    ///
+    /// # Errors
+    ///
+    /// As [`Sample::new`].
+    pub fn from_array(values: ArrayView1<'_, f64>) -> Result<Self> {
+        match values.as_slice() {
+            Some(slice) => Self::new(slice),
+            None => Self::new(&values.to_vec()),
+        }
+    }
+
+    /// [`Sample::weighted`] for ndarray views.
+    ///
+    /// # Errors
+    ///
+    /// As [`Sample::weighted`].
+    pub fn weighted_array(values: ArrayView1<'_, f64>, weights: ArrayView1<'_, f64>) -> Result<Self> {
+        Self::weighted(&values.to_vec(), &weights.to_vec())
+    }
+
+    fn build_weighted(
+        func: &'static str,
+        (varg, values): (&'static str, &[f64]),
+        (warg, weights): (&'static str, &[f64]),
+    ) -> Result<Self> {
+        check_values(func, varg, values)?;
+        check_same_len(func, (varg, values.len()), (warg, weights.len()))?;
+        crate::error::check_finite(func, warg, weights)?;
+        if let Some(index) = weights.iter().position(|&w| w < 0.0) {
+            return Err(Error::NegativeWeight { func, arg: warg, index, value: weights[index] });
+        }
+        let total: f64 = weights.iter().sum();
+        if !(total > 0.0 && total.is_finite()) {
+            return Err(Error::ZeroMass { func, arg: warg, total });
+        }
+        let (sorted, sorted_order) = sort_with_index(values);
+        let mut kept_values = Vec::with_capacity(sorted.len());
+        let mut order = Vec::with_capacity(sorted.len());
+        let mut mass = Vec::with_capacity(sorted.len());
+        for (x, i) in sorted.into_iter().zip(sorted_order) {
+            if weights[i] > 0.0 {
+                kept_values.push(x);
+                order.push(i);
+                mass.push(weights[i] / total);
+            }
+        }
+        let mut cumulative = Vec::with_capacity(mass.len());
+        let mut running = 0.0;
+        for &w in &mass {
+            running += w;
+            cumulative.push(running);
+        }
+        // The running sum of normalised masses ends within a few ulps of 1; the last level is 1
+        // by definition, and fixing it makes the merge of two samples end on the same level.
+        if let Some(last) = cumulative.last_mut() {
+            *last = 1.0;
+        }
+        Ok(Self {
+            values: kept_values,
+            order,
+            weights: Weights::Explicit { mass, cumulative },
+            input_len: values.len(),
+        })
+    }
+
+    /// Number of atoms with positive mass.
+    #[allow(clippy::len_without_is_empty)] // a Sample is never empty
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// Number of values the sample was built from, including zero-weight ones. Gradients with
+    /// respect to the input values have this length.
+    pub fn input_len(&self) -> usize {
+        self.input_len
+    }
+
+    /// Whether every atom has mass `1/n`.
+    pub fn is_uniform(&self) -> bool {
+        matches!(self.weights, Weights::Uniform)
+    }
+
+    /// The atoms' values, ascending (ties in input order).
+    pub fn sorted_values(&self) -> &[f64] {
+        &self.values
+    }
+
+    /// Input index of the `k`-th smallest atom.
+    ///
+    /// # Panics
+    ///
+    /// If `k >= self.len()` (a programming error, like slice indexing).
+    #[track_caller]
+    pub fn original_index(&self, k: usize) -> usize {
+        self.order[k]
+    }
+
+    /// Input indices of the atoms in ascending order of value.
+    pub fn order(&self) -> &[usize] {
+        &self.order
+    }
+
+    /// Normalised mass of the `k`-th smallest atom.
+    ///
+    /// # Panics
+    ///
+    /// If `k >= self.len()`.
+    #[track_caller]
+    pub fn mass(&self, k: usize) -> f64 {
+        match &self.weights {
+            Weights::Uniform => {
+                assert!(k < self.values.len(), "atom {k} out of range {}", self.values.len());
+                1.0 / self.values.len() as f64
+            }
+            Weights::Explicit { mass, .. } => mass[k],
+        }
+    }
+
+    /// Level `F(x_(k))` reached at the end of the `k`-th smallest atom: `Σ_{l <= k} w_l`, with the
+    /// last level exactly 1.
+    ///
+    /// # Panics
+    ///
+    /// If `k >= self.len()`.
+    #[track_caller]
+    pub fn cumulative(&self, k: usize) -> f64 {
+        match &self.weights {
+            Weights::Uniform => {
+                assert!(k < self.values.len(), "atom {k} out of range {}", self.values.len());
+                (k + 1) as f64 / self.values.len() as f64
+            }
+            Weights::Explicit { cumulative, .. } => cumulative[k],
+        }
+    }
+
+    /// Empirical CDF `F(t) = Σ_{k : x_k <= t} w_k` (right-continuous: ties at `t` count).
+    ///
+    /// A NaN `t` gives NaN (no atom compares with it).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use aot::sample::Sample;
+    /// let s = Sample::new(&[1.0, 2.0, 2.0, 3.0])?;
+    /// assert_eq!(s.cdf(0.0), 0.0);
+    /// assert_eq!(s.cdf(2.0), 0.75);
+    /// assert_eq!(s.cdf(10.0), 1.0);
+    /// # Ok::<(), aot::Error>(())
+    /// ```
+    pub fn cdf(&self, t: f64) -> f64 {
+        if t.is_nan() {
+            return f64::NAN;
+        }
+        let below = self.values.partition_point(|&x| x <= t);
+        if below == 0 {
+            0.0
+        } else {
+            self.cumulative(below - 1)
+        }
+    }
+
+    /// Left-continuous step quantile `Q(p) = inf { t : F(t) >= p }` for `p ∈ (0, 1]`, and
+    /// `Q(0) = min x_k`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidParameter`] when `p` is NaN or outside `[0, 1]`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use aot::sample::Sample;
+    /// let s = Sample::new(&[10.0, 20.0])?;
+    /// assert_eq!(s.quantile(0.5)?, 10.0); // F(10) = 1/2 >= 1/2
+    /// assert_eq!(s.quantile(0.5000001)?, 20.0);
+    /// assert_eq!(s.quantile(0.0)?, 10.0);
+    /// # Ok::<(), aot::Error>(())
+    /// ```
+    pub fn quantile(&self, p: f64) -> Result<f64> {
+        if !(0.0..=1.0).contains(&p) {
+            return Err(Error::InvalidParameter {
+                func: "Sample::quantile",
+                name: "p",
+                value: p,
+                expected: "a level in [0, 1]",
+            });
+        }
+        let k = match &self.weights {
+            Weights::Uniform => {
+                // Smallest k with (k + 1)/n >= p, i.e. k = ceil(n p) - 1, guarded against the
+                // rounding of n p by a direct check of the level.
+                let n = self.values.len();
+                let mut k = ((p * n as f64).ceil() as usize).saturating_sub(1).min(n - 1);
+                while k > 0 && self.cumulative(k - 1) >= p {
+                    k -= 1;
+                }
+                while self.cumulative(k) < p && k + 1 < n {
+                    k += 1;
+                }
+                k
+            }
+            Weights::Explicit { cumulative, .. } => {
+                cumulative.partition_point(|&c| c < p).min(self.values.len() - 1)
+            }
+        };
+        Ok(self.values[k])
+    }
+
+    /// Mean `Σ_k w_k x_k`.
+    pub fn mean(&self) -> f64 {
+        match &self.weights {
+            Weights::Uniform => self.values.iter().sum::<f64>() / self.values.len() as f64,
+            Weights::Explicit { mass, .. } => {
+                self.values.iter().zip(mass).map(|(x, w)| x * w).sum()
+            }
+        }
+    }
+
+    /// Smallest atom.
+    pub fn min(&self) -> f64 {
+        self.values[0]
+    }
+
+    /// Largest atom.
+    pub fn max(&self) -> f64 {
+        self.values[self.values.len() - 1]
+    }
+
+    /// The law of `-X`: atoms negated and reversed, masses carried along.
+    ///
+    /// Its quantile function is `p ↦ -Q(1 - p)` (up to the value at jump levels), which is what
+    /// the anti-monotone coupling pairs with.
+    pub fn negated(&self) -> Self {
+        let values: Vec<f64> = self.values.iter().rev().map(|x| -x).collect();
+        let order: Vec<usize> = self.order.iter().rev().copied().collect();
+        let weights = match &self.weights {
+            Weights::Uniform => Weights::Uniform,
+            Weights::Explicit { mass, .. } => {
+                let mass: Vec<f64> = mass.iter().rev().copied().collect();
+                let mut cumulative = Vec::with_capacity(mass.len());
+                let mut running = 0.0;
+                for &w in &mass {
+                    running += w;
+                    cumulative.push(running);
+                }
+                if let Some(last) = cumulative.last_mut() {
+                    *last = 1.0;
+                }
+                Weights::Explicit { mass, cumulative }
+            }
+        };
+        Self { values, order, weights, input_len: self.input_len }
+    }
+}
+
+/// Sorts finite values ascending, ties by input index; returns the sorted values and, for each,
+/// its input index.
+fn sort_with_index(values: &[f64]) -> (Vec<f64>, Vec<usize>) {
+    let mut pairs: Vec<(f64, usize)> = values.iter().copied().zip(0..).collect();
+    // Values are finite here, so total_cmp agrees with numeric order except that -0 < +0; the
+    // index breaks ties and makes the unstable sort deterministic.
+    pairs.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    pairs.into_iter().unzip()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_bad_input_with_names() {
+        let e = Sample::new(&[]).unwrap_err();
+        assert_eq!(e.to_string(), "Sample::new: argument `values` is empty");
+        let e = Sample::new(&[0.0, f64::INFINITY]).unwrap_err();
+        assert_eq!(e.to_string(), "Sample::new: argument `values` has a non-finite value inf at index 1");
+        let e = Sample::weighted(&[0.0, 1.0], &[1.0]).unwrap_err();
+        assert!(matches!(e, Error::LengthMismatch { len: 2, other_len: 1, .. }));
+        let e = Sample::weighted(&[0.0, 1.0], &[1.0, -0.5]).unwrap_err();
+        assert!(matches!(e, Error::NegativeWeight { index: 1, .. }));
+        let e = Sample::weighted(&[0.0, 1.0], &[0.0, 0.0]).unwrap_err();
+        assert!(matches!(e, Error::ZeroMass { .. }));
+        let e = Sample::weighted(&[0.0, 1.0], &[f64::MAX, f64::MAX]).unwrap_err();
+        assert!(matches!(e, Error::ZeroMass { .. }), "an overflowing total is rejected");
+        let e = Sample::weighted(&[0.0, 1.0], &[1.0, f64::NAN]).unwrap_err();
+        assert!(matches!(e, Error::NonFinite { arg: "weights", index: 1, .. }));
+        let e = Sample::from_histogram(&[2.0, 1.0, 2.0], &[1.0, 1.0, 1.0]).unwrap_err();
+        assert!(matches!(e, Error::DuplicateSupport { first: 0, second: 2, .. }));
+    }
+
+    #[test]
+    fn zero_weights_are_dropped_but_counted_as_inputs() {
+        let s = Sample::weighted(&[5.0, 1.0, 3.0], &[1.0, 0.0, 1.0]).unwrap();
+        assert_eq!(s.sorted_values(), &[3.0, 5.0]);
+        assert_eq!(s.order(), &[2, 0]);
+        assert_eq!(s.input_len(), 3);
+        assert_eq!(s.cumulative(1), 1.0);
+    }
+
+    #[test]
+    fn quantile_convention_on_ties_and_jumps() {
+        // F jumps to 1/4 at 1, to 3/4 at 2 (two tied atoms), to 1 at 3.
+        let s = Sample::new(&[2.0, 3.0, 1.0, 2.0]).unwrap();
+        let cases = [(0.0, 1.0), (0.25, 1.0), (0.26, 2.0), (0.75, 2.0), (0.7500001, 3.0), (1.0, 3.0)];
+        for (p, q) in cases {
+            assert_eq!(s.quantile(p).unwrap(), q, "Q({p})");
+        }
+        assert!(s.quantile(1.5).is_err());
+        assert!(s.quantile(f64::NAN).is_err());
+        // Ties keep input order: the 2.0 at index 0 comes before the 2.0 at index 3.
+        assert_eq!(s.order(), &[2, 0, 3, 1]);
+    }
+
+    #[test]
+    fn uniform_quantile_matches_definition_for_many_sizes() {
+        // Q(p) = x_(ceil(n p)) for p in (0, 1]; check exact levels k/n, where rounding of n p
+        // could pick the wrong atom.
+        for n in 1..60usize {
+            let values: Vec<f64> = (0..n).map(|i| i as f64).collect();
+            let s = Sample::new(&values).unwrap();
+            for k in 1..=n {
+                let p = k as f64 / n as f64;
+                assert_eq!(s.quantile(p).unwrap(), (k - 1) as f64, "n={n}, p={k}/{n}");
+            }
+        }
+    }
+
+    #[test]
+    fn negated_reverses_the_law() {
+        let s = Sample::weighted(&[0.0, 1.0, 4.0], &[1.0, 2.0, 1.0]).unwrap();
+        let t = s.negated();
+        assert_eq!(t.sorted_values(), &[-4.0, -1.0, 0.0]);
+        assert_eq!(t.order(), &[2, 1, 0]);
+        assert_eq!(t.mass(1), 0.5);
+        assert_eq!(t.mean(), -s.mean());
+    }
+}
