@@ -7,7 +7,7 @@
 //! | surrogate | `h(x)` | convex | Lipschitz | `h(0)` |
 //! |---|---|---|---|---|
 //! | logistic, slope β | `log(1 + e^{-βx})` | yes | β | `log 2` |
-//! | label-smoothed logistic | `(1-ε) log(1 + e^{-βx}) + ε log(1 + e^{βx})` | yes | `β·max(ε, 1-ε)` | `log 2` |
+//! | smoothed, ε | `(1-ε) log(1+e^{-βx}) + ε log(1+e^{βx})` | yes | `β max(ε, 1-ε)` | `log 2` |
 //! | hinge, margin β | `(β - x)_+` | yes | 1 | β |
 //! | squared hinge, margin β | `(β - x)_+²` | yes | none | β² |
 //! | least squares, margin β | `(β - x)²` | yes | none | β² |
@@ -137,7 +137,12 @@ fn check_margin(func: &'static str, margin: f64) -> Result<()> {
     if margin.is_finite() && margin >= 0.0 {
         Ok(())
     } else {
-        Err(Error::InvalidParameter { func, name: "margin", value: margin, expected: "finite and >= 0" })
+        Err(Error::InvalidParameter {
+            func,
+            name: "margin",
+            value: margin,
+            expected: "finite and >= 0",
+        })
     }
 }
 
@@ -326,9 +331,11 @@ impl Cost for Surrogate {
     fn lipschitz(&self) -> Option<f64> {
         match *self {
             Self::Logistic { beta } => Some(beta),
-            Self::SmoothedLogistic { beta, smoothing } => Some(beta * smoothing.max(1.0 - smoothing)),
+            Self::SmoothedLogistic { beta, smoothing } => {
+                Some(beta * smoothing.max(1.0 - smoothing))
+            }
             Self::Hinge { .. } => Some(1.0),
-            Self::AbsPower { p } if p == 1.0 => Some(1.0),
+            Self::AbsPower { p: 1.0 } => Some(1.0),
             _ => None,
         }
     }
@@ -363,16 +370,26 @@ impl std::str::FromStr for Surrogate {
         let mut parts = s.split(':');
         let name = parts.next().unwrap_or_default().trim();
         let params: Vec<&str> = parts.collect();
-        let bad = |message: String| Error::Input { source_name: format!("cost `{s}`"), message };
+        let bad = |message: String| Error::Input {
+            source_name: format!("cost `{s}`"),
+            message,
+        };
         let nums: Vec<f64> = params
             .iter()
-            .map(|p| p.trim().parse::<f64>().map_err(|e| bad(format!("parameter `{p}`: {e}"))))
+            .map(|p| {
+                p.trim()
+                    .parse::<f64>()
+                    .map_err(|e| bad(format!("parameter `{p}`: {e}")))
+            })
             .collect::<Result<_>>()?;
         let want = |k: usize| -> Result<()> {
             if nums.len() == k {
                 Ok(())
             } else {
-                Err(bad(format!("`{name}` takes {k} parameter(s), got {}", nums.len())))
+                Err(bad(format!(
+                    "`{name}` takes {k} parameter(s), got {}",
+                    nums.len()
+                )))
             }
         };
         match name {
@@ -427,7 +444,10 @@ mod tests {
             Surrogate::abs_power(0.5).unwrap(),
         ] {
             for x in [-1e300, -1.0, 0.0, 1.0, 1e300] {
-                assert!(!c.value(x).is_nan() && !c.derivative(x).is_nan(), "{c} at {x}");
+                assert!(
+                    !c.value(x).is_nan() && !c.derivative(x).is_nan(),
+                    "{c} at {x}"
+                );
             }
         }
     }
@@ -443,7 +463,10 @@ mod tests {
 
     #[test]
     fn parse_and_reject() {
-        assert_eq!("logistic:0.5".parse::<Surrogate>().unwrap(), Surrogate::Logistic { beta: 0.5 });
+        assert_eq!(
+            "logistic:0.5".parse::<Surrogate>().unwrap(),
+            Surrogate::Logistic { beta: 0.5 }
+        );
         assert_eq!("zero_one".parse::<Surrogate>().unwrap(), Surrogate::ZeroOne);
         assert!("logistic:-1".parse::<Surrogate>().is_err());
         assert!("logistic".parse::<Surrogate>().is_err());

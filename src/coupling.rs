@@ -174,7 +174,8 @@ impl Iterator for Segments<'_> {
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let left = (self.u.len() - self.i.min(self.u.len())) + (self.v.len() - self.j.min(self.v.len()));
+        let left =
+            (self.u.len() - self.i.min(self.u.len())) + (self.v.len() - self.j.min(self.v.len()));
         (0, Some(left))
     }
 }
@@ -246,15 +247,19 @@ mod tests {
         let u = Sample::weighted(&[0.0, 1.0, 2.0], &[0.2, 0.5, 0.3]).unwrap();
         let v = Sample::weighted(&[0.0, 1.0], &[0.6, 0.4]).unwrap();
         let segs: Vec<_> = segments(&u, &v).collect();
-        // Breakpoints 0.2, 0.7, 1 and 0.6, 1 merge into 0.2, 0.6, 0.7, 1: four segments = 3 + 2 - 1.
+        // Breakpoints 0.2, 0.7, 1 and 0.6, 1 merge into 0.2, 0.6, 0.7, 1: 4 = 3 + 2 - 1 segments.
         let masses: Vec<f64> = segs.iter().map(|s| s.mass).collect();
         let expected = [0.2, 0.4, 0.1, 0.3];
         assert_eq!(masses.len(), 4);
         for (a, b) in masses.iter().zip(expected) {
             assert!((a - b).abs() < 1e-15, "{masses:?}");
         }
-        assert_eq!(segs.iter().map(|s| (s.u_rank, s.v_rank)).collect::<Vec<_>>(),
-            vec![(0, 0), (1, 0), (1, 1), (2, 1)]);
+        assert_eq!(
+            segs.iter()
+                .map(|s| (s.u_rank, s.v_rank))
+                .collect::<Vec<_>>(),
+            vec![(0, 0), (1, 0), (1, 1), (2, 1)]
+        );
     }
 
     #[test]

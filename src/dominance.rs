@@ -281,7 +281,11 @@ pub fn violation(u: &Sample, v: &Sample) -> Violation {
             }
         }
     }
-    let eps_w2 = if scale > 0.0 { (short_scaled.value() / w2_scaled.value()).min(1.0) } else { 0.0 };
+    let eps_w2 = if scale > 0.0 {
+        (short_scaled.value() / w2_scaled.value()).min(1.0)
+    } else {
+        0.0
+    };
     Violation {
         zero_one: zero_one.value().min(1.0),
         shortfall_area: 2.0 * shortfall.value(),
@@ -314,12 +318,18 @@ mod tests {
         let u = Sample::new(&[0.0, 2.0]).unwrap();
         let v = Sample::new(&[1.0, 3.0]).unwrap();
         let w = *fsd(&u, &v).witness().unwrap();
-        assert_eq!((w.level, w.u_quantile, w.v_quantile, w.quantile_gap), (0.25, 0.0, 1.0, 1.0));
+        assert_eq!(
+            (w.level, w.u_quantile, w.v_quantile, w.quantile_gap),
+            (0.25, 0.0, 1.0, 1.0)
+        );
         assert_eq!((w.point, w.u_cdf, w.v_cdf), (0.0, 0.5, 0.0));
         let c = *fsd_cdf(&u, &v).witness().unwrap();
         assert_eq!((c.point, c.cdf_excess()), (0.0, 0.5));
         let z = violation(&u, &v);
-        assert_eq!((z.zero_one, z.shortfall_area, z.signed_area), (1.0, 1.0, -1.0));
+        assert_eq!(
+            (z.zero_one, z.shortfall_area, z.signed_area),
+            (1.0, 1.0, -1.0)
+        );
         assert_eq!((z.w2, z.eps_w2), (1.0, 1.0));
     }
 

@@ -117,6 +117,36 @@ pub enum Error {
         /// What the caller can do about it.
         hint: &'static str,
     },
+    /// An output file (a plot, a table, a report) could not be written.
+    #[error("cannot write {target}: {message}")]
+    Output {
+        /// File or directory being written.
+        target: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// An instance exceeds the size an exact solver accepts (the work grows too fast beyond it).
+    #[error("{func}: `{arg}` = {size} exceeds the limit {limit} of this solver")]
+    TooLarge {
+        /// Function that rejected the instance.
+        func: &'static str,
+        /// The size measured, such as `u.len() * v.len()`.
+        arg: &'static str,
+        /// Its value.
+        size: usize,
+        /// The largest value accepted.
+        limit: usize,
+    },
+    /// A numerical solver stopped without a trustworthy answer.
+    #[error("{func}: solver {solver} failed: {reason}")]
+    SolverFailed {
+        /// Function that ran the solver.
+        func: &'static str,
+        /// The solver (crate and algorithm).
+        solver: &'static str,
+        /// Its own account of what happened.
+        reason: String,
+    },
     /// Input data could not be read or parsed.
     #[error("{source_name}: {message}")]
     Input {
@@ -130,7 +160,12 @@ pub enum Error {
 /// Checks that every value of `values` is finite.
 pub(crate) fn check_finite(func: &'static str, arg: &'static str, values: &[f64]) -> Result<()> {
     match values.iter().position(|x| !x.is_finite()) {
-        Some(index) => Err(Error::NonFinite { func, arg, index, value: values[index] }),
+        Some(index) => Err(Error::NonFinite {
+            func,
+            arg,
+            index,
+            value: values[index],
+        }),
         None => Ok(()),
     }
 }
@@ -152,7 +187,13 @@ pub(crate) fn check_same_len(
     if len == other_len {
         Ok(())
     } else {
-        Err(Error::LengthMismatch { func, arg, len, other, other_len })
+        Err(Error::LengthMismatch {
+            func,
+            arg,
+            len,
+            other,
+            other_len,
+        })
     }
 }
 
@@ -161,6 +202,11 @@ pub(crate) fn check_positive(func: &'static str, name: &'static str, value: f64)
     if value.is_finite() && value > 0.0 {
         Ok(())
     } else {
-        Err(Error::InvalidParameter { func, name, value, expected: "finite and > 0" })
+        Err(Error::InvalidParameter {
+            func,
+            name,
+            value,
+            expected: "finite and > 0",
+        })
     }
 }

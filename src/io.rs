@@ -16,7 +16,10 @@ use std::path::Path;
 use crate::error::{Error, Result};
 
 fn input_error(source: &str, message: impl Into<String>) -> Error {
-    Error::Input { source_name: source.to_string(), message: message.into() }
+    Error::Input {
+        source_name: source.to_string(),
+        message: message.into(),
+    }
 }
 
 /// Reads a column of numbers from a file; see [`parse_column`] for the formats.
@@ -47,8 +50,10 @@ pub fn read_column(path: &Path, column: Option<&str>) -> Result<Vec<f64>> {
 /// assert_eq!(parse_column("1\n# note\n2.5\n", None, "x")?, vec![1.0, 2.5]);
 /// assert_eq!(parse_column("id,chosen\n0,1.5\n1,2\n", Some("chosen"), "x")?, vec![1.5, 2.0]);
 /// assert_eq!(parse_column("[3, 4]", None, "x")?, vec![3.0, 4.0]);
-/// assert_eq!(parse_column(r#"{"chosen": [1], "rejected": [2]}"#, Some("rejected"), "x")?, vec![2.0]);
-/// assert_eq!(parse_column("{\"chosen\": 1}\n{\"chosen\": 2}\n", Some("chosen"), "x")?, vec![1.0, 2.0]);
+/// let object = r#"{"chosen": [1], "rejected": [2]}"#;
+/// assert_eq!(parse_column(object, Some("rejected"), "x")?, vec![2.0]);
+/// let lines = "{\"chosen\": 1}\n{\"chosen\": 2}\n";
+/// assert_eq!(parse_column(lines, Some("chosen"), "x")?, vec![1.0, 2.0]);
 /// assert!(parse_column("1\nabc\n", None, "x").is_err());
 /// # Ok::<(), aot::Error>(())
 /// ```
@@ -68,8 +73,8 @@ pub fn parse_column(text: &str, column: Option<&str>, source: &str) -> Result<Ve
 }
 
 fn parse_json_array(text: &str, source: &str) -> Result<Vec<f64>> {
-    let parsed: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| input_error(source, format!("invalid JSON: {e}")))?;
+    let parsed: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| input_error(source, format!("invalid JSON: {e}")))?;
     json_numbers(&parsed, source, "the array")
 }
 
@@ -82,7 +87,10 @@ fn json_numbers(value: &serde_json::Value, source: &str, what: &str) -> Result<V
         .enumerate()
         .map(|(k, x)| {
             x.as_f64().filter(|v| v.is_finite()).ok_or_else(|| {
-                input_error(source, format!("{what}: element {k} is not a finite number: {x}"))
+                input_error(
+                    source,
+                    format!("{what}: element {k} is not a finite number: {x}"),
+                )
             })
         })
         .collect()
@@ -90,7 +98,10 @@ fn json_numbers(value: &serde_json::Value, source: &str, what: &str) -> Result<V
 
 fn parse_json_object_or_lines(text: &str, column: Option<&str>, source: &str) -> Result<Vec<f64>> {
     let field = column.ok_or_else(|| {
-        input_error(source, "a JSON object or JSON Lines file needs a field name (--column)")
+        input_error(
+            source,
+            "a JSON object or JSON Lines file needs a field name (--column)",
+        )
     })?;
     // A single JSON object holding arrays.
     if let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(text) {
@@ -112,7 +123,10 @@ fn parse_json_object_or_lines(text: &str, column: Option<&str>, source: &str) ->
             .get(field)
             .ok_or_else(|| input_error(source, format!("line {line_no}: no field `{field}`")))?;
         let v = x.as_f64().filter(|v| v.is_finite()).ok_or_else(|| {
-            input_error(source, format!("line {line_no}: `{field}` is not a finite number: {x}"))
+            input_error(
+                source,
+                format!("line {line_no}: `{field}` is not a finite number: {x}"),
+            )
         })?;
         out.push(v);
     }
@@ -127,7 +141,10 @@ fn parse_number(token: &str, source: &str, line_no: usize) -> Result<f64> {
     if x.is_finite() {
         Ok(x)
     } else {
-        Err(input_error(source, format!("line {line_no}: `{token}` is not finite")))
+        Err(input_error(
+            source,
+            format!("line {line_no}: `{token}` is not finite"),
+        ))
     }
 }
 
@@ -149,7 +166,10 @@ fn parse_delimited(text: &str, column: Option<&str>, source: &str) -> Result<Vec
             ));
         }
         if let Some(c) = column {
-            return Err(input_error(source, format!("column `{c}` requested but there is no header row")));
+            return Err(input_error(
+                source,
+                format!("column `{c}` requested but there is no header row"),
+            ));
         }
         let mut out = vec![parse_number(first, source, first_no)?];
         for (no, line) in lines {
@@ -157,16 +177,25 @@ fn parse_delimited(text: &str, column: Option<&str>, source: &str) -> Result<Vec
         }
         return Ok(out);
     }
-    let header: Vec<&str> = first.split(',').map(|h| h.trim().trim_matches('"')).collect();
+    let header: Vec<&str> = first
+        .split(',')
+        .map(|h| h.trim().trim_matches('"'))
+        .collect();
     let index = match column {
         Some(c) => header.iter().position(|h| *h == c).ok_or_else(|| {
-            input_error(source, format!("no column `{c}`; the header has {}", header.join(", ")))
+            input_error(
+                source,
+                format!("no column `{c}`; the header has {}", header.join(", ")),
+            )
         })?,
         None if header.len() == 1 => 0,
         None => {
             return Err(input_error(
                 source,
-                format!("several columns ({}); name one with --column", header.join(", ")),
+                format!(
+                    "several columns ({}); name one with --column",
+                    header.join(", ")
+                ),
             ))
         }
     };
@@ -174,7 +203,14 @@ fn parse_delimited(text: &str, column: Option<&str>, source: &str) -> Result<Vec
     for (no, line) in lines {
         let fields: Vec<&str> = line.split(',').collect();
         let token = fields.get(index).ok_or_else(|| {
-            input_error(source, format!("line {no}: {} fields, column {} missing", fields.len(), index + 1))
+            input_error(
+                source,
+                format!(
+                    "line {no}: {} fields, column {} missing",
+                    fields.len(),
+                    index + 1
+                ),
+            )
         })?;
         out.push(parse_number(token.trim_matches('"'), source, no)?);
     }

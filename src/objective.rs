@@ -95,7 +95,11 @@ pub fn relaxed_violation<C: Cost + ?Sized>(
             hint: "the cost of some quantile gap exceeds f64::MAX; rescale the inputs",
         });
     }
-    Ok(ViolationGradient { value, grad_u, grad_v })
+    Ok(ViolationGradient {
+        value,
+        grad_u,
+        grad_v,
+    })
 }
 
 /// Per-sequence log-probabilities of a batch of `n` preference pairs under the policy and the
@@ -129,22 +133,38 @@ impl PreferenceBatch<'_> {
 
     /// Chosen log-ratios `u_i = c_i - ĉ_i` (the implicit rewards of the chosen responses, up to β).
     pub fn chosen_log_ratios(&self) -> Vec<f64> {
-        self.policy_chosen.iter().zip(self.reference_chosen).map(|(c, r)| c - r).collect()
+        self.policy_chosen
+            .iter()
+            .zip(self.reference_chosen)
+            .map(|(c, r)| c - r)
+            .collect()
     }
 
     /// Rejected log-ratios `v_i = r_i - r̂_i`.
     pub fn rejected_log_ratios(&self) -> Vec<f64> {
-        self.policy_rejected.iter().zip(self.reference_rejected).map(|(c, r)| c - r).collect()
+        self.policy_rejected
+            .iter()
+            .zip(self.reference_rejected)
+            .map(|(c, r)| c - r)
+            .collect()
     }
 
     /// Policy margins `m_i = c_i - r_i`.
     pub fn policy_margins(&self) -> Vec<f64> {
-        self.policy_chosen.iter().zip(self.policy_rejected).map(|(c, r)| c - r).collect()
+        self.policy_chosen
+            .iter()
+            .zip(self.policy_rejected)
+            .map(|(c, r)| c - r)
+            .collect()
     }
 
     /// Reference margins `m̂_i = ĉ_i - r̂_i`.
     pub fn reference_margins(&self) -> Vec<f64> {
-        self.reference_chosen.iter().zip(self.reference_rejected).map(|(c, r)| c - r).collect()
+        self.reference_chosen
+            .iter()
+            .zip(self.reference_rejected)
+            .map(|(c, r)| c - r)
+            .collect()
     }
 }
 
@@ -352,8 +372,19 @@ mod tests {
             e.to_string(),
             "preference_loss: `policy_chosen` has length 2 but `policy_rejected` has length 1"
         );
-        let nan = PreferenceBatch { reference_rejected: &[0.0, f64::NAN], policy_rejected: &[0.0, 0.0], ..bad };
+        let nan = PreferenceBatch {
+            reference_rejected: &[0.0, f64::NAN],
+            policy_rejected: &[0.0, 0.0],
+            ..bad
+        };
         let e = preference_loss(&nan, Loss::AotPaired, &h).unwrap_err();
-        assert!(matches!(e, Error::NonFinite { arg: "reference_rejected", index: 1, .. }));
+        assert!(matches!(
+            e,
+            Error::NonFinite {
+                arg: "reference_rejected",
+                index: 1,
+                ..
+            }
+        ));
     }
 }

@@ -35,7 +35,10 @@ enum Weights {
     Uniform,
     /// Normalised positive masses aligned with the sorted values, and their running sums with
     /// the last one set to exactly 1.
-    Explicit { mass: Vec<f64>, cumulative: Vec<f64> },
+    Explicit {
+        mass: Vec<f64>,
+        cumulative: Vec<f64>,
+    },
 }
 
 /// A validated, sorted, weighted sample (a discrete probability measure on ℝ).
@@ -79,7 +82,12 @@ impl Sample {
         check_values("Sample::new", "values", values)?;
         let (values, order) = sort_with_index(values);
         let input_len = values.len();
-        Ok(Self { values, order, weights: Weights::Uniform, input_len })
+        Ok(Self {
+            values,
+            order,
+            weights: Weights::Uniform,
+            input_len,
+        })
     }
 
     /// Builds `Σ_i w_i δ_{values_i}` with `w_i = weights_i / Σ_j weights_j`.
@@ -156,7 +164,10 @@ impl Sample {
     /// # Errors
     ///
     /// As [`Sample::weighted`].
-    pub fn weighted_array(values: ArrayView1<'_, f64>, weights: ArrayView1<'_, f64>) -> Result<Self> {
+    pub fn weighted_array(
+        values: ArrayView1<'_, f64>,
+        weights: ArrayView1<'_, f64>,
+    ) -> Result<Self> {
         Self::weighted(&values.to_vec(), &weights.to_vec())
     }
 
@@ -169,11 +180,20 @@ impl Sample {
         check_same_len(func, (varg, values.len()), (warg, weights.len()))?;
         crate::error::check_finite(func, warg, weights)?;
         if let Some(index) = weights.iter().position(|&w| w < 0.0) {
-            return Err(Error::NegativeWeight { func, arg: warg, index, value: weights[index] });
+            return Err(Error::NegativeWeight {
+                func,
+                arg: warg,
+                index,
+                value: weights[index],
+            });
         }
         let total: f64 = weights.iter().sum();
         if !(total > 0.0 && total.is_finite()) {
-            return Err(Error::ZeroMass { func, arg: warg, total });
+            return Err(Error::ZeroMass {
+                func,
+                arg: warg,
+                total,
+            });
         }
         let (sorted, sorted_order) = sort_with_index(values);
         let mut kept_values = Vec::with_capacity(sorted.len());
@@ -251,7 +271,11 @@ impl Sample {
     pub fn mass(&self, k: usize) -> f64 {
         match &self.weights {
             Weights::Uniform => {
-                assert!(k < self.values.len(), "atom {k} out of range {}", self.values.len());
+                assert!(
+                    k < self.values.len(),
+                    "atom {k} out of range {}",
+                    self.values.len()
+                );
                 1.0 / self.values.len() as f64
             }
             Weights::Explicit { mass, .. } => mass[k],
@@ -268,7 +292,11 @@ impl Sample {
     pub fn cumulative(&self, k: usize) -> f64 {
         match &self.weights {
             Weights::Uniform => {
-                assert!(k < self.values.len(), "atom {k} out of range {}", self.values.len());
+                assert!(
+                    k < self.values.len(),
+                    "atom {k} out of range {}",
+                    self.values.len()
+                );
                 (k + 1) as f64 / self.values.len() as f64
             }
             Weights::Explicit { cumulative, .. } => cumulative[k],
@@ -332,7 +360,9 @@ impl Sample {
                 // Smallest k with (k + 1)/n >= p, i.e. k = ceil(n p) - 1, guarded against the
                 // rounding of n p by a direct check of the level.
                 let n = self.values.len();
-                let mut k = ((p * n as f64).ceil() as usize).saturating_sub(1).min(n - 1);
+                let mut k = ((p * n as f64).ceil() as usize)
+                    .saturating_sub(1)
+                    .min(n - 1);
                 while k > 0 && self.cumulative(k - 1) >= p {
                     k -= 1;
                 }
@@ -341,9 +371,9 @@ impl Sample {
                 }
                 k
             }
-            Weights::Explicit { cumulative, .. } => {
-                cumulative.partition_point(|&c| c < p).min(self.values.len() - 1)
-            }
+            Weights::Explicit { cumulative, .. } => cumulative
+                .partition_point(|&c| c < p)
+                .min(self.values.len() - 1),
         };
         Ok(self.values[k])
     }
@@ -391,7 +421,12 @@ impl Sample {
                 Weights::Explicit { mass, cumulative }
             }
         };
-        Self { values, order, weights, input_len: self.input_len }
+        Self {
+            values,
+            order,
+            weights,
+            input_len: self.input_len,
+        }
     }
 }
 
@@ -414,19 +449,46 @@ mod tests {
         let e = Sample::new(&[]).unwrap_err();
         assert_eq!(e.to_string(), "Sample::new: argument `values` is empty");
         let e = Sample::new(&[0.0, f64::INFINITY]).unwrap_err();
-        assert_eq!(e.to_string(), "Sample::new: argument `values` has a non-finite value inf at index 1");
+        assert_eq!(
+            e.to_string(),
+            "Sample::new: argument `values` has a non-finite value inf at index 1"
+        );
         let e = Sample::weighted(&[0.0, 1.0], &[1.0]).unwrap_err();
-        assert!(matches!(e, Error::LengthMismatch { len: 2, other_len: 1, .. }));
+        assert!(matches!(
+            e,
+            Error::LengthMismatch {
+                len: 2,
+                other_len: 1,
+                ..
+            }
+        ));
         let e = Sample::weighted(&[0.0, 1.0], &[1.0, -0.5]).unwrap_err();
         assert!(matches!(e, Error::NegativeWeight { index: 1, .. }));
         let e = Sample::weighted(&[0.0, 1.0], &[0.0, 0.0]).unwrap_err();
         assert!(matches!(e, Error::ZeroMass { .. }));
         let e = Sample::weighted(&[0.0, 1.0], &[f64::MAX, f64::MAX]).unwrap_err();
-        assert!(matches!(e, Error::ZeroMass { .. }), "an overflowing total is rejected");
+        assert!(
+            matches!(e, Error::ZeroMass { .. }),
+            "an overflowing total is rejected"
+        );
         let e = Sample::weighted(&[0.0, 1.0], &[1.0, f64::NAN]).unwrap_err();
-        assert!(matches!(e, Error::NonFinite { arg: "weights", index: 1, .. }));
+        assert!(matches!(
+            e,
+            Error::NonFinite {
+                arg: "weights",
+                index: 1,
+                ..
+            }
+        ));
         let e = Sample::from_histogram(&[2.0, 1.0, 2.0], &[1.0, 1.0, 1.0]).unwrap_err();
-        assert!(matches!(e, Error::DuplicateSupport { first: 0, second: 2, .. }));
+        assert!(matches!(
+            e,
+            Error::DuplicateSupport {
+                first: 0,
+                second: 2,
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -442,7 +504,14 @@ mod tests {
     fn quantile_convention_on_ties_and_jumps() {
         // F jumps to 1/4 at 1, to 3/4 at 2 (two tied atoms), to 1 at 3.
         let s = Sample::new(&[2.0, 3.0, 1.0, 2.0]).unwrap();
-        let cases = [(0.0, 1.0), (0.25, 1.0), (0.26, 2.0), (0.75, 2.0), (0.7500001, 3.0), (1.0, 3.0)];
+        let cases = [
+            (0.0, 1.0),
+            (0.25, 1.0),
+            (0.26, 2.0),
+            (0.75, 2.0),
+            (0.7500001, 3.0),
+            (1.0, 3.0),
+        ];
         for (p, q) in cases {
             assert_eq!(s.quantile(p).unwrap(), q, "Q({p})");
         }

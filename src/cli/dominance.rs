@@ -58,11 +58,21 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
-        println!("chosen   U: n = {:>8}, mean = {:.6}", u.input_len(), u.mean());
-        println!("rejected V: n = {:>8}, mean = {:.6}", v.input_len(), v.mean());
+        println!(
+            "chosen   U: n = {:>8}, mean = {:.6}",
+            u.input_len(),
+            u.mean()
+        );
+        println!(
+            "rejected V: n = {:>8}, mean = {:.6}",
+            v.input_len(),
+            v.mean()
+        );
         println!();
         match &verdict {
-            Dominance::Strict => println!("U ≽ V (first-order stochastic dominance): holds, strictly"),
+            Dominance::Strict => {
+                println!("U ≽ V (first-order stochastic dominance): holds, strictly")
+            }
             Dominance::EqualInLaw => println!("U ≽ V: holds weakly (U and V have the same law)"),
             Dominance::Violated(w) => {
                 println!("U ≽ V: FAILS");
@@ -86,16 +96,32 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         println!();
         println!("violation measures");
-        println!("  0-1 violation Leb{{p : Q_U < Q_V}}  {:>14.6}", measures.zero_one);
-        println!("  shortfall area ∫(Q_V − Q_U)_+ dp   {:>14.6}", measures.shortfall_area);
-        println!("  signed area ∫(Q_U − Q_V) dp        {:>14.6}", measures.signed_area);
+        println!(
+            "  0-1 violation Leb{{p : Q_U < Q_V}}  {:>14.6}",
+            measures.zero_one
+        );
+        println!(
+            "  shortfall area ∫(Q_V − Q_U)_+ dp   {:>14.6}",
+            measures.shortfall_area
+        );
+        println!(
+            "  signed area ∫(Q_U − Q_V) dp        {:>14.6}",
+            measures.signed_area
+        );
         println!("  W2(U, V)                           {:>14.6}", measures.w2);
-        println!("  ε_W2 (almost-dominance ratio)      {:>14.6}", measures.eps_w2);
+        println!(
+            "  ε_W2 (almost-dominance ratio)      {:>14.6}",
+            measures.eps_w2
+        );
         println!();
         println!("relaxed violation ε_h = ∫ h(Q_U − Q_V) dp");
         for (h, e) in &relaxed {
             println!("  {:<34} {:>14.6}", h.to_string(), e);
         }
     }
-    Ok(if args.fail_on_violation && !verdict.holds() { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if args.fail_on_violation && !verdict.holds() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -36,12 +36,15 @@ pub struct TwoSamples {
 }
 
 fn read(path: &std::path::Path, column: Option<&str>, role: &str) -> anyhow::Result<Vec<f64>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let name = path.display().to_string();
     let trimmed = text.trim_start();
     let plain = trimmed.starts_with('[')
-        || trimmed.lines().next().is_some_and(|l| l.split(',').all(|t| t.trim().parse::<f64>().is_ok()));
+        || trimmed
+            .lines()
+            .next()
+            .is_some_and(|l| l.split(',').all(|t| t.trim().parse::<f64>().is_ok()));
     let column = match column {
         Some(c) => Some(c),
         None if plain => None,

@@ -22,7 +22,12 @@ pub struct Args {
     #[arg(long, value_name = "COST", default_value = "logistic:1")]
     cost: String,
     /// Orders p of the Wasserstein distances W_p to report (p >= 1; `inf` for W_∞).
-    #[arg(long = "wasserstein", value_name = "P", value_delimiter = ',', default_value = "1,2")]
+    #[arg(
+        long = "wasserstein",
+        value_name = "P",
+        value_delimiter = ',',
+        default_value = "1,2"
+    )]
     wasserstein: Vec<f64>,
     /// Write the optimal plan as CSV (columns i, j, mass, u, v; indices into the input files)
     /// to this file. An existing file is not overwritten unless --force is given.
@@ -75,7 +80,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             "ot_cost": plan.cost,
             "plan_entries": plan.entries.len(),
             "plan": entries,
-            "wasserstein": distances.iter().map(|(p, w)| json!({"p": p, "value": w})).collect::<Vec<_>>(),
+            "wasserstein": distances
+                .iter()
+                .map(|(p, w)| json!({"p": p, "value": w}))
+                .collect::<Vec<_>>(),
             "lipschitz": h.lipschitz(),
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
@@ -92,13 +100,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             println!("W_{p} = {w:.12}");
         }
         if plan.entries.len() <= 20 {
-            println!("\n{:>8} {:>8} {:>12} {:>14} {:>14}", "i", "j", "mass", "u_i", "v_j");
+            println!(
+                "\n{:>8} {:>8} {:>12} {:>14} {:>14}",
+                "i", "j", "mass", "u_i", "v_j"
+            );
             for e in &plan.entries {
                 println!(
                     "{:>8} {:>8} {:>12.6} {:>14.6} {:>14.6}",
-                    e.i,
-                    e.j,
-                    e.mass, e.u, e.v
+                    e.i, e.j, e.mass, e.u, e.v
                 );
             }
         }
