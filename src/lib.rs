@@ -57,8 +57,11 @@ pub mod io;
 pub mod objective;
 pub mod plot;
 pub mod population;
+pub mod report;
 pub mod sample;
+pub mod study;
 pub mod transport;
+pub mod verify;
 
 #[cfg(feature = "candle")]
 pub mod candle;

@@ -145,6 +145,8 @@ pub struct Chart {
     pub series: Vec<Series>,
     /// Size in pixels.
     pub size: (u32, u32),
+    /// Put the legend in the upper left corner instead of the upper right.
+    pub legend_left: bool,
 }
 
 /// Colour-blind-friendly palette (Okabe–Ito).
@@ -158,6 +160,25 @@ const PALETTE: [RGBColor; 8] = [
     RGBColor(120, 120, 120),
     RGBColor(240, 228, 66),
 ];
+
+/// A short tick label: plain with at most 4 significant digits in `[1e-3, 1e5)`, otherwise
+/// scientific (`2e-12`, `1.5e9`), so that log axes spanning many decades stay readable.
+fn tick_label(v: f64) -> String {
+    let a = v.abs();
+    if v == 0.0 {
+        "0".to_string()
+    } else if (1e-3..1e5).contains(&a) {
+        let digits = (3 - a.log10().floor() as i32).max(0) as usize;
+        let s = format!("{v:.digits$}");
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s
+        }
+    } else {
+        format!("{v:.1e}").replace(".0e", "e")
+    }
+}
 
 static FONTS: Once = Once::new();
 
@@ -189,6 +210,7 @@ impl Chart {
             log_y: false,
             series: Vec::new(),
             size: (960, 640),
+            legend_left: false,
         }
     }
 
@@ -201,6 +223,12 @@ impl Chart {
     /// Logarithmic y axis (non-positive y values are left out).
     pub fn log_y(mut self) -> Self {
         self.log_y = true;
+        self
+    }
+
+    /// Moves the legend to the upper left corner (for curves that rise to the right).
+    pub fn legend_upper_left(mut self) -> Self {
+        self.legend_left = true;
         self
     }
 
@@ -255,7 +283,12 @@ impl Chart {
             let lo = vals.iter().copied().fold(f64::INFINITY, f64::min);
             let hi = vals.iter().copied().fold(f64::NEG_INFINITY, f64::max);
             if log {
-                let (l, h) = (lo.ln(), hi.ln());
+                // At most 30 decades: wider log axes carry no information and make plotters
+                // draw a mesh line per decade.
+                let (l, h) = (
+                    lo.ln().max(hi.ln() - 30.0 * std::f64::consts::LN_10),
+                    hi.ln(),
+                );
                 let pad = if h > l { 0.05 * (h - l) } else { 0.5 };
                 (l - pad).exp()..(h + pad).exp()
             } else {
@@ -320,6 +353,8 @@ impl Chart {
             .configure_mesh()
             .x_desc(&self.x_label)
             .y_desc(&self.y_label)
+            .x_label_formatter(&|v| tick_label(*v))
+            .y_label_formatter(&|v| tick_label(*v))
             .label_style(("sans-serif", 15))
             .axis_desc_style(("sans-serif", 17))
             .light_line_style(RGBColor(235, 235, 235))
@@ -402,7 +437,11 @@ impl Chart {
                 .label_font(("sans-serif", 15))
                 .background_style(WHITE.mix(0.85))
                 .border_style(RGBColor(160, 160, 160))
-                .position(SeriesLabelPosition::UpperRight)
+                .position(if self.legend_left {
+                    SeriesLabelPosition::UpperLeft
+                } else {
+                    SeriesLabelPosition::UpperRight
+                })
                 .draw()?;
         }
         root.present()?;

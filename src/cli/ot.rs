@@ -72,7 +72,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         w.flush()?;
     }
     if args.json {
-        let entries = (plan.entries.len() <= 10_000).then(|| &plan.entries);
+        let entries = (plan.entries.len() <= 10_000).then_some(&plan.entries);
         let out = json!({
             "chosen": { "file": args.samples.chosen, "n": u.input_len() },
             "rejected": { "file": args.samples.rejected, "n": v.input_len() },
