@@ -243,8 +243,9 @@ impl Surrogate {
             Self::Logistic { .. }
             | Self::Hinge { .. }
             | Self::SquaredHinge { .. }
-            | Self::LeastSquares { .. }
             | Self::ZeroOne => true,
+            // (β − x)² decreases only up to x = β, so on (−∞, 0] only when β >= 0.
+            Self::LeastSquares { margin } => *margin >= 0.0,
             // h'(x) = β[σ(βx) - (1 - ε)] <= 0 on x <= 0 iff 1/2 <= 1 - ε.
             Self::SmoothedLogistic { smoothing, .. } => *smoothing <= 0.5,
             Self::AbsPower { .. } => false,
