@@ -19,7 +19,7 @@ use serde::Serialize;
 use crate::error::Result;
 use crate::plot::Chart;
 
-pub use claims::{dominance_report, input_claims, registry, DominanceInput};
+pub use claims::{dominance_report, input_claims, quantile_chart, registry, DominanceInput};
 
 /// The outcome of a claim's check.
 #[derive(Debug, Clone, PartialEq, Serialize)]
