@@ -37,6 +37,9 @@ fn quick_report_checks_every_claim() {
         "gradient-formula",
         "label-smoothing-minimiser",
         "relaxation-bound",
+        "parametric-rate",
+        "upward-bias",
+        "erm-excess-risk",
         "antitone-is-worst",
         "dominance-example",
     ] {
@@ -65,7 +68,7 @@ fn quick_report_checks_every_claim() {
     assert!(std::fs::read_to_string(root.join("report.md"))
         .unwrap()
         .contains("## Sorting"));
-    for stem in ["quantiles", "sandwich", "sorting-vs-lp"] {
+    for stem in ["quantiles", "sandwich", "sorting-vs-lp", "rates-error_vs_n"] {
         assert!(
             root.join("plots").join(format!("{stem}.png")).exists(),
             "{stem}.png"
