@@ -73,6 +73,7 @@ if [[ "${actual}" != "${GGUF_SHA256}" ]]; then
     log "GGUF checksum mismatch: expected ${GGUF_SHA256}, got ${actual}"
     exit 1
 fi
+chmod 644 "${tmp}"
 mv "${tmp}" "${GGUF_PATH}"
 trap - EXIT
 log "done"

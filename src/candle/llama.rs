@@ -7,8 +7,10 @@
 //!
 //! ```text
 //! rms_norm(x; w) = w ⊙ x / sqrt(mean(x²) + eps)
-//! h   = x + o_proj(attention(rope(q_proj(n)), rope(k_proj(n)), v_proj(n))),  n = rms_norm(x; w_in)
-//! out = h + down_proj(silu(gate_proj(n')) ⊙ up_proj(n')),                     n' = rms_norm(h; w_post)
+//! n   = rms_norm(x; w_in)
+//! h   = x + o_proj(attention(rope(q_proj(n)), rope(k_proj(n)), v_proj(n)))
+//! n'  = rms_norm(h; w_post)
+//! out = h + down_proj(silu(gate_proj(n')) ⊙ up_proj(n'))
 //! ```
 //!
 //! with causal softmax attention `softmax(q kᵀ / sqrt(d) + mask) v`, each key/value head shared by
@@ -64,10 +66,10 @@ pub struct LlamaConfig {
     /// Number of query heads.
     pub num_attention_heads: usize,
     /// Number of key/value heads (defaults to the number of query heads).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub num_key_value_heads: Option<usize>,
     /// Per-head dimension (defaults to `hidden_size / num_attention_heads`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub head_dim: Option<usize>,
     /// RMSNorm epsilon.
     pub rms_norm_eps: f64,
@@ -78,7 +80,7 @@ pub struct LlamaConfig {
     #[serde(default)]
     pub tie_word_embeddings: bool,
     /// Longest sequence the model was trained for (informative; longer inputs still run).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_position_embeddings: Option<usize>,
 }
 
@@ -133,22 +135,40 @@ impl LlamaConfig {
                 return Err(Error::invalid(F, name, value, "must be positive"));
             }
         }
-        if self.num_attention_heads % self.kv_heads() != 0 {
+        if !self.num_attention_heads.is_multiple_of(self.kv_heads()) {
             return Err(Error::invalid(
                 F,
                 "num_key_value_heads",
                 self.kv_heads(),
-                format!("must divide num_attention_heads = {}", self.num_attention_heads),
+                format!(
+                    "must divide num_attention_heads = {}",
+                    self.num_attention_heads
+                ),
             ));
         }
-        if self.head_dim() % 2 != 0 {
-            return Err(Error::invalid(F, "head_dim", self.head_dim(), "must be even for RoPE"));
+        if !self.head_dim().is_multiple_of(2) {
+            return Err(Error::invalid(
+                F,
+                "head_dim",
+                self.head_dim(),
+                "must be even for RoPE",
+            ));
         }
         if !(self.rms_norm_eps.is_finite() && self.rms_norm_eps > 0.0) {
-            return Err(Error::invalid(F, "rms_norm_eps", self.rms_norm_eps, "must be > 0"));
+            return Err(Error::invalid(
+                F,
+                "rms_norm_eps",
+                self.rms_norm_eps,
+                "must be > 0",
+            ));
         }
         if !(self.rope_theta.is_finite() && self.rope_theta > 1.0) {
-            return Err(Error::invalid(F, "rope_theta", self.rope_theta, "must be > 1"));
+            return Err(Error::invalid(
+                F,
+                "rope_theta",
+                self.rope_theta,
+                "must be > 1",
+            ));
         }
         Ok(())
     }
@@ -158,7 +178,10 @@ impl LlamaConfig {
         let (h, d) = (self.hidden_size, self.head_dim());
         let (q_out, kv_out) = (self.num_attention_heads * d, self.kv_heads() * d);
         let i = self.intermediate_size;
-        let mut shapes = vec![("model.embed_tokens.weight".to_string(), vec![self.vocab_size, h])];
+        let mut shapes = vec![(
+            "model.embed_tokens.weight".to_string(),
+            vec![self.vocab_size, h],
+        )];
         for layer in 0..self.num_hidden_layers {
             let p = |s: &str| format!("model.layers.{layer}.{s}");
             shapes.push((p("input_layernorm.weight"), vec![h]));
@@ -192,6 +215,23 @@ impl LlamaConfig {
 /// `A` (`[r, in]`) starts uniform in `±1/sqrt(in)` from a seeded generator and `B` (`[out, r]`)
 /// starts at zero, so the adapted model starts equal to the base model. Consequently the first
 /// backward pass gives `A` a zero gradient (`∂L/∂A = (α/r) Bᵀ (∂L/∂y) xᵀ = 0`); `B` moves first.
+///
+/// # Examples
+///
+/// ```
+/// use candle_core::{DType, Device};
+/// use aot::candle::{Llama, LlamaConfig, LoraConfig, Training};
+///
+/// let config = LlamaConfig::tiny();
+/// let weights = Llama::random_weights(&config, 0)?;
+/// let lora = LoraConfig { rank: 4, attention: true, mlp: false, top_blocks: Some(1),
+///     ..LoraConfig::default() };
+/// let model = Llama::new(&config, &weights, Training::Lora(lora), &Device::Cpu, DType::F32)?;
+/// // q, k, v, o of the top block, two factors each.
+/// assert_eq!(model.trainable_names().len(), 8);
+/// assert!(model.trainable_names()[0].starts_with("model.layers.2.self_attn.k_proj.lora_A"));
+/// # Ok::<(), aot::candle::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LoraConfig {
     /// Rank `r >= 1`.
@@ -286,14 +326,15 @@ struct Block {
     down: Projection,
 }
 
-const BLOCK_PROJECTIONS: [(&str, bool); 7] = [
-    ("self_attn.q_proj", true),
-    ("self_attn.k_proj", true),
-    ("self_attn.v_proj", true),
-    ("self_attn.o_proj", true),
-    ("mlp.gate_proj", false),
-    ("mlp.up_proj", false),
-    ("mlp.down_proj", false),
+/// The projections of a block, in the order of [`Block`]'s fields.
+const BLOCK_PROJECTIONS: [&str; 7] = [
+    "self_attn.q_proj",
+    "self_attn.k_proj",
+    "self_attn.v_proj",
+    "self_attn.o_proj",
+    "mlp.gate_proj",
+    "mlp.up_proj",
+    "mlp.down_proj",
 ];
 
 fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {
@@ -344,7 +385,10 @@ impl Block {
         let scores = (q.matmul(&k.t()?.contiguous()?)? / (d as f64).sqrt())?;
         let scores = scores.broadcast_add(ctx.mask)?;
         let probs = candle_nn::ops::softmax(&scores, D::Minus1)?;
-        let attended = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, t, heads * d))?;
+        let attended = probs
+            .matmul(&v)?
+            .transpose(1, 2)?
+            .reshape((b, t, heads * d))?;
         let h = (x + self.o.forward(&attended)?)?;
         let n = rms_norm(&h, &self.post_norm, cfg.rms_norm_eps)?;
         let gated = (self.gate.forward(&n)?.silu()? * self.up.forward(&n)?)?;
@@ -371,7 +415,6 @@ impl Block {
 /// assert_eq!(model.trainable_names().len(), 10);
 /// # Ok::<(), aot::candle::Error>(())
 /// ```
-#[derive(Debug)]
 pub struct Llama {
     config: LlamaConfig,
     embed: Tensor,
@@ -395,8 +438,11 @@ impl Llama {
     pub fn random_weights(config: &LlamaConfig, seed: u64) -> Result<HashMap<String, Tensor>> {
         config.validate()?;
         let mut rng = StdRng::seed_from_u64(seed);
-        let weight = Normal::new(0.0f32, 0.2).map_err(|e| Error::invalid("", "", "", e.to_string()))?;
-        let norm = Normal::new(1.0f32, 0.1).map_err(|e| Error::invalid("", "", "", e.to_string()))?;
+        let invalid = |e: rand_distr::NormalError| {
+            Error::invalid("Llama::random_weights", "std", "0.2 or 0.1", e.to_string())
+        };
+        let weight = Normal::new(0.0f32, 0.2).map_err(invalid)?;
+        let norm = Normal::new(1.0f32, 0.1).map_err(invalid)?;
         let mut out = HashMap::new();
         for (name, shape) in config.parameter_shapes() {
             let len: usize = shape.iter().product();
@@ -429,7 +475,12 @@ impl Llama {
         const F: &str = "Llama::new";
         config.validate()?;
         if !matches!(dtype, DType::F32 | DType::F64) {
-            return Err(Error::invalid(F, "dtype", format!("{dtype:?}"), "must be f32 or f64"));
+            return Err(Error::invalid(
+                F,
+                "dtype",
+                format!("{dtype:?}"),
+                "must be f32 or f64",
+            ));
         }
         let layers = config.num_hidden_layers;
         let (top, lora) = match training {
@@ -477,7 +528,10 @@ impl Llama {
             if tensor.dims() != expected.as_slice() {
                 return Err(Error::model(
                     "weights",
-                    format!("`{name}` has shape {:?}, expected {expected:?}", tensor.dims()),
+                    format!(
+                        "`{name}` has shape {:?}, expected {expected:?}",
+                        tensor.dims()
+                    ),
                 ));
             }
             let tensor = tensor.detach().to_device(device)?.to_dtype(dtype)?;
@@ -504,10 +558,12 @@ impl Llama {
                     Some(l) => {
                         let (out_dim, in_dim) = weight.dims2()?;
                         let bound = 1.0 / (in_dim as f64).sqrt();
-                        let uniform = Uniform::new(-bound, bound)
-                            .map_err(|e| Error::invalid(F, "training", "", e.to_string()))?;
-                        let a: Vec<f64> =
-                            (0..l.rank * in_dim).map(|_| uniform.sample(&mut lora_rng)).collect();
+                        let uniform = Uniform::new(-bound, bound).map_err(|e| {
+                            Error::invalid(F, "LoRA init bound", bound, e.to_string())
+                        })?;
+                        let a: Vec<f64> = (0..l.rank * in_dim)
+                            .map(|_| uniform.sample(&mut lora_rng))
+                            .collect();
                         let a = Tensor::from_vec(a, (l.rank, in_dim), device)?.to_dtype(dtype)?;
                         let b = Tensor::zeros((out_dim, l.rank), dtype, device)?;
                         let (a, b) = (Var::from_tensor(&a)?, Var::from_tensor(&b)?);
@@ -519,23 +575,18 @@ impl Llama {
                 };
                 Ok(Projection { weight, lora })
             };
-            let mut p = BLOCK_PROJECTIONS.map(|(suffix, attention)| (suffix, attention, None));
-            for entry in p.iter_mut() {
-                entry.2 = Some(projection(entry.0, entry.1)?);
-            }
-            let [q, k, v, o, gate, up, down] = p.map(|(_, _, proj)| proj);
             let norm = |suffix: &str| fetch(&format!("model.layers.{layer}.{suffix}.weight"));
-            let missing = || Error::model("weights", "projection not built");
+            // Fields are evaluated in the order written, which fixes the order of LoRA draws.
             blocks.push(Block {
                 input_norm: norm("input_layernorm")?,
+                q: projection("self_attn.q_proj", true)?,
+                k: projection("self_attn.k_proj", true)?,
+                v: projection("self_attn.v_proj", true)?,
+                o: projection("self_attn.o_proj", true)?,
                 post_norm: norm("post_attention_layernorm")?,
-                q: q.ok_or_else(missing)?,
-                k: k.ok_or_else(missing)?,
-                v: v.ok_or_else(missing)?,
-                o: o.ok_or_else(missing)?,
-                gate: gate.ok_or_else(missing)?,
-                up: up.ok_or_else(missing)?,
-                down: down.ok_or_else(missing)?,
+                gate: projection("mlp.gate_proj", false)?,
+                up: projection("mlp.up_proj", false)?,
+                down: projection("mlp.down_proj", false)?,
             });
         }
         let embed = fetch("model.embed_tokens.weight")?;
@@ -659,9 +710,15 @@ impl Llama {
             out.insert(p("input_layernorm"), block.input_norm.detach());
             out.insert(p("post_attention_layernorm"), block.post_norm.detach());
             let projections = [
-                &block.q, &block.k, &block.v, &block.o, &block.gate, &block.up, &block.down,
+                &block.q,
+                &block.k,
+                &block.v,
+                &block.o,
+                &block.gate,
+                &block.up,
+                &block.down,
             ];
-            for ((suffix, _), projection) in BLOCK_PROJECTIONS.iter().zip(projections) {
+            for (suffix, projection) in BLOCK_PROJECTIONS.iter().zip(projections) {
                 out.insert(p(suffix), projection.merged()?);
             }
         }
@@ -674,7 +731,7 @@ impl Llama {
 
     /// Writes a Hugging Face model directory: `config.json` (with `model_type = "llama"`) and
     /// `model.safetensors` holding [`Llama::weights`]. [`super::load_hf_dir`] reads it back, and
-    /// so can Hugging Face tools.
+    /// so can Hugging Face `transformers`.
     ///
     /// # Errors
     ///
@@ -691,10 +748,11 @@ impl Llama {
         })?;
         if let Some(object) = json.as_object_mut() {
             object.insert("model_type".into(), "llama".into());
-            object.insert("architectures".into(), serde_json::json!(["LlamaForCausalLM"]));
+            object.insert(
+                "architectures".into(),
+                serde_json::json!(["LlamaForCausalLM"]),
+            );
             object.insert("hidden_act".into(), "silu".into());
-            object.insert("num_key_value_heads".into(), self.config.kv_heads().into());
-            object.insert("head_dim".into(), self.config.head_dim().into());
         }
         let path = dir.join("config.json");
         let text = serde_json::to_string_pretty(&json).map_err(|source| Error::Json {
@@ -717,6 +775,43 @@ impl Llama {
     /// [`Error::Shape`] unless `input_ids` is `[B, T]` with `B, T >= 1`; [`Error::DType`] for a
     /// non-integer dtype; [`Error::InvalidArgument`] for an id `>= V`.
     pub fn forward(&self, input_ids: &Tensor) -> Result<Tensor> {
+        let hidden = self.hidden_states(input_ids)?;
+        self.logits_from_hidden(&hidden)
+    }
+
+    /// The output head `h ↦ h W_headᵀ` on final hidden states `[…, H]`, giving `[…, V]`;
+    /// `forward(ids) = logits_from_hidden(hidden_states(ids))`. Applying it to selected positions
+    /// only saves most of the cost of the head when few positions are scored.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Shape`] unless the last dimension is `H`.
+    pub fn logits_from_hidden(&self, hidden: &Tensor) -> Result<Tensor> {
+        let h = self.config.hidden_size;
+        let dims = hidden.dims().to_vec();
+        if dims.last() != Some(&h) {
+            return Err(Error::Shape {
+                function: "Llama::logits_from_hidden",
+                argument: "hidden",
+                got: dims,
+                expected: format!("[…, {h}] (the hidden size)"),
+            });
+        }
+        let rows: usize = dims[..dims.len() - 1].iter().product();
+        let head = self.lm_head.as_ref().unwrap_or(&self.embed);
+        let logits = hidden.reshape((rows, h))?.matmul(&head.t()?)?;
+        let mut out = dims;
+        let last = out.len() - 1;
+        out[last] = self.config.vocab_size;
+        Ok(logits.reshape(out)?)
+    }
+
+    /// Final hidden states (after the last RMSNorm), `[B, T]` ids to `[B, T, H]`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Llama::forward`].
+    pub fn hidden_states(&self, input_ids: &Tensor) -> Result<Tensor> {
         const F: &str = "Llama::forward";
         let (b, t) = match input_ids.dims() {
             &[b, t] if b > 0 && t > 0 => (b, t),
@@ -742,12 +837,18 @@ impl Llama {
         };
         let flat = ids.flatten_all()?;
         let host = flat.to_vec1::<u32>()?;
-        if let Some(bad) = host.iter().find(|&&id| id as usize >= self.config.vocab_size) {
+        if let Some(bad) = host
+            .iter()
+            .find(|&&id| id as usize >= self.config.vocab_size)
+        {
             return Err(Error::invalid(
                 F,
                 "input_ids",
                 bad,
-                format!("token ids must be < vocab_size = {}", self.config.vocab_size),
+                format!(
+                    "token ids must be < vocab_size = {}",
+                    self.config.vocab_size
+                ),
             ));
         }
         let flat = flat.to_device(&self.device)?;
@@ -773,16 +874,11 @@ impl Llama {
             }
             x = block.forward(&x, &ctx)?;
         }
-        let x = rms_norm(&x, &self.norm, self.config.rms_norm_eps)?;
-        let head = self.lm_head.as_ref().unwrap_or(&self.embed);
-        let logits = x
-            .reshape((b * t, self.config.hidden_size))?
-            .matmul(&head.t()?)?
-            .reshape((b, t, self.config.vocab_size))?;
-        Ok(logits)
+        rms_norm(&x, &self.norm, self.config.rms_norm_eps)
     }
 
-    /// `cos` and `sin` of the rotary angles, `[T, d]` each: angle `(t, j) = t · θ^{−2(j mod d/2)/d}`.
+    /// `cos` and `sin` of the rotary angles, `[T, d]` each:
+    /// angle `(t, j) = t · θ^{−2(j mod d/2)/d}`.
     fn rope_tables(&self, t: usize) -> Result<(Tensor, Tensor)> {
         let d = self.config.head_dim();
         let half = d / 2;
@@ -790,7 +886,10 @@ impl Llama {
         let mut sin = Vec::with_capacity(t * d);
         for pos in 0..t {
             for j in 0..d {
-                let inv_freq = self.config.rope_theta.powf(-2.0 * (j % half) as f64 / d as f64);
+                let inv_freq = self
+                    .config
+                    .rope_theta
+                    .powf(-2.0 * (j % half) as f64 / d as f64);
                 let angle = pos as f64 * inv_freq;
                 cos.push(angle.cos());
                 sin.push(angle.sin());
@@ -810,6 +909,18 @@ impl Llama {
             .map(|k| if k % t > k / t { blocked } else { 0.0 })
             .collect();
         Ok(Tensor::from_vec(values, (t, t), &self.device)?.to_dtype(self.dtype)?)
+    }
+}
+
+impl std::fmt::Debug for Llama {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Llama")
+            .field("config", &self.config)
+            .field("training", &self.training)
+            .field("trainable", &self.trainable_names().len())
+            .field("device", &self.device.location())
+            .field("dtype", &self.dtype)
+            .finish()
     }
 }
 

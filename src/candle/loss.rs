@@ -27,6 +27,27 @@ use crate::cost::Surrogate;
 use crate::objective::Loss;
 
 /// How the AOT losses order the batch (DPO never sorts).
+///
+/// # Examples
+///
+/// ```
+/// use candle_core::{Device, Tensor};
+/// use aot::candle::{PreferenceLoss, PreferenceTensors, Sorting};
+/// use aot::objective::Loss;
+///
+/// let dev = Device::Cpu;
+/// let pc = Tensor::new(&[0.0f64, 1.0], &dev)?;
+/// let zero = Tensor::zeros(2, candle_core::DType::F64, &dev)?;
+/// let batch = PreferenceTensors { policy_chosen: &pc, policy_rejected: &zero,
+///     reference_chosen: &zero, reference_rejected: &zero };
+/// let hard = PreferenceLoss::trl(Loss::AotUnpaired, 1.0, 0.0)?;
+/// // Strength 2 pools the chosen side (0, 1) into (0.25, 0.75); the rejected side is constant.
+/// let soft = hard.with_sorting(Sorting::Soft { strength: 2.0 });
+/// let gaps = soft.gaps(&batch)?.to_vec1::<f64>()?;
+/// assert_eq!(gaps, vec![0.25, 0.75]);
+/// assert_eq!(hard.gaps(&batch)?.to_vec1::<f64>()?, vec![0.0, 1.0]);
+/// # Ok::<(), aot::candle::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub enum Sorting {
     /// The exact ascending sort (the paper's and TRL's choice).

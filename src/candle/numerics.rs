@@ -55,7 +55,11 @@ pub fn log_sigmoid(x: &Tensor) -> Result<Tensor> {
 }
 
 /// Checks that `x` is a floating-point tensor (f32 or f64).
-pub(crate) fn check_float(function: &'static str, argument: &'static str, x: &Tensor) -> Result<()> {
+pub(crate) fn check_float(
+    function: &'static str,
+    argument: &'static str,
+    x: &Tensor,
+) -> Result<()> {
     match x.dtype() {
         DType::F32 | DType::F64 => Ok(()),
         got => Err(Error::DType {
@@ -69,7 +73,11 @@ pub(crate) fn check_float(function: &'static str, argument: &'static str, x: &Te
 
 /// Checks that every element of a floating-point tensor is finite, naming the first one that is
 /// not. Copies the tensor to the host, so it is meant for per-sequence vectors, not for logits.
-pub(crate) fn check_finite(function: &'static str, argument: &'static str, x: &Tensor) -> Result<()> {
+pub(crate) fn check_finite(
+    function: &'static str,
+    argument: &'static str,
+    x: &Tensor,
+) -> Result<()> {
     check_float(function, argument, x)?;
     let values = x.flatten_all()?.to_dtype(DType::F64)?.to_vec1::<f64>()?;
     match values.iter().position(|v| !v.is_finite()) {

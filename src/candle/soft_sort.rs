@@ -11,8 +11,8 @@
 //!
 //! With `w = sort_ascending(θ)` and `z = ρ/ε`, the projection reduces to one isotonic regression:
 //! `v = argmin_{v_1 <= … <= v_n} ½ ‖v − (z − w)‖²` and `s = z − v`. Pool-adjacent-violators (PAV)
-//! solves it exactly in `O(n)`; its solution is constant on blocks `B`, where `v_B = mean_B(z − w)`,
-//! so
+//! solves it exactly in `O(n)`; its solution is constant on blocks `B`, where
+//! `v_B = mean_B(z − w)`, so
 //!
 //! ```text
 //! s_j = mean_{B(j)}(w) + z_j − mean_{B(j)}(z).
@@ -141,12 +141,15 @@ impl CustomOp1 for BlockAverage {
             .ok_or_else(|| candle_core::Error::Msg("block-average: input not contiguous".into()))?;
         let n = self.blocks.last().map_or(0, |b| b.end);
         if end - start != n {
-            candle_core::bail!("block-average: {} elements for blocks over {n}", end - start);
+            candle_core::bail!(
+                "block-average: {} elements for blocks over {n}",
+                end - start
+            );
         }
         let out = match storage {
             CpuStorage::F32(x) => CpuStorage::F32(self.average(&x[start..end])),
             CpuStorage::F64(x) => CpuStorage::F64(self.average(&x[start..end])),
-            other => candle_core::bail!("block-average: unsupported dtype {:?}", other.dtype()),
+            _ => candle_core::bail!("block-average: only f32 and f64 are supported"),
         };
         Ok((out, layout.shape().clone()))
     }
@@ -218,7 +221,12 @@ pub fn soft_sort(x: &Tensor, strength: f64) -> Result<Tensor> {
     }
     check_finite(FUNCTION, "x", x)?;
     if !(strength.is_finite() && strength >= 0.0) {
-        return Err(Error::invalid(FUNCTION, "strength", strength, "must be finite and >= 0"));
+        return Err(Error::invalid(
+            FUNCTION,
+            "strength",
+            strength,
+            "must be finite and >= 0",
+        ));
     }
     let (sorted, _) = x.contiguous()?.sort_last_dim(true)?;
     if strength == 0.0 {
@@ -255,7 +263,10 @@ mod tests {
     fn dense_and_custom_block_average_agree() {
         let blocks = vec![0..2, 2..3, 3..6];
         let x = Tensor::new(&[1.0f64, 2.0, 3.0, 4.0, 5.0, 9.0], &Device::Cpu).unwrap();
-        let dense = block_average_dense(&x, &blocks).unwrap().to_vec1::<f64>().unwrap();
+        let dense = block_average_dense(&x, &blocks)
+            .unwrap()
+            .to_vec1::<f64>()
+            .unwrap();
         let op = BlockAverage {
             blocks: Arc::new(blocks),
         };
