@@ -54,6 +54,9 @@ pub struct Segments<'a> {
     prev: f64,
     prev_int: u128,
     exact: bool,
+    /// Whether `n m` fits in a `u64`, so that the exact path can use 64-bit arithmetic (the
+    /// same integers, converted to the same floats, only cheaper than `u128`).
+    narrow: bool,
 }
 
 /// The comonotone (quantile) coupling of `u` and `v` as an iterator of [`Segment`]s.
@@ -86,20 +89,61 @@ pub fn segments<'a>(u: &'a Sample, v: &'a Sample) -> Segments<'a> {
         prev: 0.0,
         prev_int: 0,
         exact: u.is_uniform() && v.is_uniform(),
+        narrow: (u.len() as u64).checked_mul(v.len() as u64).is_some(),
+    }
+}
+
+/// Integer levels of the exact merge, in units of `1/(n m)`.
+trait Level: Copy + Ord + std::ops::Mul<Output = Self> + std::ops::Sub<Output = Self> {
+    fn from_count(k: usize) -> Self;
+    fn from_u128(x: u128) -> Self;
+    fn to_u128(self) -> u128;
+    fn to_f64(self) -> f64;
+}
+
+impl Level for u64 {
+    fn from_count(k: usize) -> Self {
+        k as u64
+    }
+    fn from_u128(x: u128) -> Self {
+        // Only called on levels <= n m, which fit when `narrow` holds.
+        x as u64
+    }
+    fn to_u128(self) -> u128 {
+        u128::from(self)
+    }
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+}
+
+impl Level for u128 {
+    fn from_count(k: usize) -> Self {
+        k as u128
+    }
+    fn from_u128(x: u128) -> Self {
+        x
+    }
+    fn to_u128(self) -> u128 {
+        self
+    }
+    fn to_f64(self) -> f64 {
+        self as f64
     }
 }
 
 impl Segments<'_> {
-    fn next_exact(&mut self) -> Option<Segment> {
-        let (n, m) = (self.u.len() as u128, self.v.len() as u128);
+    fn next_exact<L: Level>(&mut self) -> Option<Segment> {
+        let (n, m) = (L::from_count(self.u.len()), L::from_count(self.v.len()));
         let denom = n * m;
-        loop {
+        let mut prev_int = L::from_u128(self.prev_int);
+        let result = loop {
             if self.i >= self.u.len() || self.j >= self.v.len() {
-                return None;
+                break None;
             }
             // Breakpoints in units of 1/(n m): A_{i+1} = (i+1) m, B_{j+1} = (j+1) n.
-            let a = (self.i as u128 + 1) * m;
-            let b = (self.j as u128 + 1) * n;
+            let a = L::from_count(self.i + 1) * m;
+            let b = L::from_count(self.j + 1) * n;
             let end = a.min(b);
             let (i, j) = (self.i, self.j);
             if a <= b {
@@ -108,24 +152,26 @@ impl Segments<'_> {
             if b <= a {
                 self.j += 1;
             }
-            let start_int = self.prev_int;
-            self.prev_int = end;
+            let start_int = prev_int;
+            prev_int = end;
             if end == start_int {
                 continue;
             }
-            let level_start = start_int as f64 / denom as f64;
-            let level_end = end as f64 / denom as f64;
+            let level_start = start_int.to_f64() / denom.to_f64();
+            let level_end = end.to_f64() / denom.to_f64();
             self.prev = level_end;
-            return Some(Segment {
+            break Some(Segment {
                 level_start,
                 level_end,
-                mass: (end - start_int) as f64 / denom as f64,
+                mass: (end - start_int).to_f64() / denom.to_f64(),
                 u: self.u.sorted_values()[i],
                 v: self.v.sorted_values()[j],
                 u_rank: i,
                 v_rank: j,
             });
-        }
+        };
+        self.prev_int = prev_int.to_u128();
+        result
     }
 
     fn next_float(&mut self) -> Option<Segment> {
@@ -166,8 +212,10 @@ impl Iterator for Segments<'_> {
     type Item = Segment;
 
     fn next(&mut self) -> Option<Segment> {
-        if self.exact {
-            self.next_exact()
+        if self.exact && self.narrow {
+            self.next_exact::<u64>()
+        } else if self.exact {
+            self.next_exact::<u128>()
         } else {
             self.next_float()
         }
@@ -269,6 +317,19 @@ mod tests {
         for s in segments(&a, &b) {
             assert_eq!(s.u, s.v, "{s:?}");
         }
+    }
+
+    #[test]
+    fn wide_and_narrow_exact_levels_agree() {
+        // The u128 path is taken only when n m overflows u64, which no test can allocate; run
+        // it directly on small sizes and compare with the u64 path bit for bit.
+        let u = Sample::new(&[0.5, 3.0, -1.0, 2.0, 2.0, 7.0, 0.0]).unwrap();
+        let v = Sample::new(&[1.0, 0.0, 4.0, -2.0, 3.0]).unwrap();
+        let narrow: Vec<Segment> = segments(&u, &v).collect();
+        let mut wide_iter = segments(&u, &v);
+        let wide: Vec<Segment> = std::iter::from_fn(|| wide_iter.next_exact::<u128>()).collect();
+        assert_eq!(narrow.len(), 7 + 5 - 1); // gcd(7, 5) = 1: every breakpoint is distinct
+        assert_eq!(narrow, wide);
     }
 
     #[test]

@@ -80,12 +80,13 @@ pub fn relaxed_violation<C: Cost + ?Sized>(
     let mut value = CompensatedSum::default();
     let mut grad_u = vec![0.0; u.input_len()];
     let mut grad_v = vec![0.0; v.input_len()];
+    let (order_u, order_v) = (u.order(), v.order());
     for s in segments(u, v) {
         let gap = s.u - s.v;
         value.add(s.mass * cost.value(gap));
         let d = s.mass * cost.derivative(gap);
-        grad_u[u.original_index(s.u_rank)] += d;
-        grad_v[v.original_index(s.v_rank)] -= d;
+        grad_u[order_u[s.u_rank]] += d;
+        grad_v[order_v[s.v_rank]] -= d;
     }
     let value = value.value();
     if !value.is_finite() {

@@ -24,6 +24,8 @@
 //! order), so every derived quantity (quantiles, the comonotone plan, gradients) is
 //! deterministic.
 
+use std::sync::{Mutex, OnceLock, PoisonError};
+
 use ndarray::ArrayView1;
 
 use crate::error::{check_same_len, check_values, Error, Result};
@@ -54,12 +56,44 @@ enum Weights {
 /// assert_eq!(s.quantile(0.5)?, 2.0);  // Q(1/2) = inf{t : F(t) >= 1/2} = 2
 /// # Ok::<(), aot::Error>(())
 /// ```
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct Sample {
     values: Vec<f64>,
-    order: Vec<usize>,
+    /// Input index of each sorted atom. [`Sample::new`] leaves it empty and keeps a copy of the
+    /// input in `unsorted` instead: costs, dominance and W_p never look at input indices, and
+    /// sorting plain values is several times cheaper than sorting (value, index) pairs. Plans
+    /// and gradients compute it on first use, with the same stable tie order.
+    order: OnceLock<Vec<usize>>,
+    /// The input values while `order` is not yet computed (emptied once it is, and empty when
+    /// it was computed eagerly).
+    unsorted: Mutex<Vec<f64>>,
     weights: Weights,
     input_len: usize,
+}
+
+impl Clone for Sample {
+    fn clone(&self) -> Self {
+        // The order is read while the lock is held: `order()` frees the copy of the input only
+        // after the order is set, so the clone gets the order, the copy, or both.
+        let unsorted = self.lock_unsorted();
+        Self {
+            values: self.values.clone(),
+            order: self.order.clone(),
+            unsorted: Mutex::new(unsorted.clone()),
+            weights: self.weights.clone(),
+            input_len: self.input_len,
+        }
+    }
+}
+
+/// Equal when the atoms, their masses and their input indices are equal.
+impl PartialEq for Sample {
+    fn eq(&self, other: &Self) -> bool {
+        self.values == other.values
+            && self.weights == other.weights
+            && self.input_len == other.input_len
+            && self.order() == other.order()
+    }
 }
 
 impl Sample {
@@ -80,13 +114,12 @@ impl Sample {
     /// ```
     pub fn new(values: &[f64]) -> Result<Self> {
         check_values("Sample::new", "values", values)?;
-        let (values, order) = sort_with_index(values);
-        let input_len = values.len();
         Ok(Self {
-            values,
-            order,
+            values: sorted_copy(values),
+            order: OnceLock::new(),
+            unsorted: Mutex::new(values.to_vec()),
             weights: Weights::Uniform,
-            input_len,
+            input_len: values.len(),
         })
     }
 
@@ -219,7 +252,8 @@ impl Sample {
         }
         Ok(Self {
             values: kept_values,
-            order,
+            order: OnceLock::from(order),
+            unsorted: Mutex::new(Vec::new()),
             weights: Weights::Explicit { mass, cumulative },
             input_len: values.len(),
         })
@@ -254,12 +288,30 @@ impl Sample {
     /// If `k >= self.len()` (a programming error, like slice indexing).
     #[track_caller]
     pub fn original_index(&self, k: usize) -> usize {
-        self.order[k]
+        self.order()[k]
     }
 
     /// Input indices of the atoms in ascending order of value.
+    ///
+    /// For a sample built by [`Sample::new`] the first call sorts the input indices (once; later
+    /// calls return the stored order).
     pub fn order(&self) -> &[usize] {
-        &self.order
+        if let Some(order) = self.order.get() {
+            return order;
+        }
+        let order = self
+            .order
+            .get_or_init(|| sort_with_index(&self.lock_unsorted()).1);
+        // The copy of the input served only this: free it (8 bytes per value), after the order
+        // is set (see `Clone`).
+        *self.lock_unsorted() = Vec::new();
+        order
+    }
+
+    /// The kept input values. A panic while the lock was held cannot leave them half-written
+    /// (they are only read, or replaced whole), so a poisoned lock is used as is.
+    fn lock_unsorted(&self) -> std::sync::MutexGuard<'_, Vec<f64>> {
+        self.unsorted.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Normalised mass of the `k`-th smallest atom.
@@ -404,7 +456,7 @@ impl Sample {
     /// the anti-monotone coupling pairs with.
     pub fn negated(&self) -> Self {
         let values: Vec<f64> = self.values.iter().rev().map(|x| -x).collect();
-        let order: Vec<usize> = self.order.iter().rev().copied().collect();
+        let order: Vec<usize> = self.order().iter().rev().copied().collect();
         let weights = match &self.weights {
             Weights::Uniform => Weights::Uniform,
             Weights::Explicit { mass, .. } => {
@@ -423,21 +475,111 @@ impl Sample {
         };
         Self {
             values,
-            order,
+            order: OnceLock::from(order),
+            unsorted: Mutex::new(Vec::new()),
             weights,
             input_len: self.input_len,
         }
     }
 }
 
+/// Below this length a comparison sort beats the fixed cost of the radix passes (eight
+/// histograms of 256 counts).
+const RADIX_MIN_LEN: usize = 256;
+
+/// The values sorted by [`f64::total_cmp`] (for finite values: ascending, with -0 before +0).
+///
+/// Equal keys under `total_cmp` are equal bit patterns, so this is exactly the value sequence of
+/// [`sort_with_index`]; it just does not carry the indices along.
+fn sorted_copy(values: &[f64]) -> Vec<f64> {
+    if values.len() < RADIX_MIN_LEN {
+        let mut sorted = values.to_vec();
+        sorted.sort_unstable_by(f64::total_cmp);
+        return sorted;
+    }
+    let keys: Vec<u64> = values.iter().map(|&x| radix_key(x)).collect();
+    radix_sort_by(keys, |&k| k)
+        .into_iter()
+        .map(from_radix_key)
+        .collect()
+}
+
 /// Sorts finite values ascending, ties by input index; returns the sorted values and, for each,
 /// its input index.
 fn sort_with_index(values: &[f64]) -> (Vec<f64>, Vec<usize>) {
+    if values.len() < RADIX_MIN_LEN {
+        return sort_with_index_by_comparison(values);
+    }
+    // The radix sort is stable, so equal keys stay in input order: ties by input index.
+    let pairs: Vec<(u64, usize)> = values.iter().map(|&x| radix_key(x)).zip(0..).collect();
+    radix_sort_by(pairs, |p| p.0)
+        .into_iter()
+        .map(|(k, i)| (from_radix_key(k), i))
+        .unzip()
+}
+
+/// The comparison-sort version of [`sort_with_index`], used for short inputs and as the oracle
+/// the radix path is tested against.
+fn sort_with_index_by_comparison(values: &[f64]) -> (Vec<f64>, Vec<usize>) {
     let mut pairs: Vec<(f64, usize)> = values.iter().copied().zip(0..).collect();
     // Values are finite here, so total_cmp agrees with numeric order except that -0 < +0; the
     // index breaks ties and makes the unstable sort deterministic.
     pairs.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
     pairs.into_iter().unzip()
+}
+
+/// Maps `x` to an integer whose unsigned order is the order of [`f64::total_cmp`]: negative
+/// numbers have every bit flipped (larger magnitude, smaller key), the others only the sign bit.
+fn radix_key(x: f64) -> u64 {
+    let bits = x.to_bits();
+    let sign_mask = ((bits as i64) >> 63) as u64; // all ones for negative numbers
+    bits ^ (sign_mask | (1 << 63))
+}
+
+/// Inverse of [`radix_key`].
+fn from_radix_key(key: u64) -> f64 {
+    let bits = if key >> 63 == 1 {
+        key ^ (1 << 63)
+    } else {
+        !key
+    };
+    f64::from_bits(bits)
+}
+
+/// Stable least-significant-digit radix sort by a 64-bit key, one byte per pass.
+///
+/// One read counts all eight digit histograms; a pass whose digit is the same for every item is
+/// skipped, since it would not move anything. O(8 n) moves and one buffer of `n` items.
+fn radix_sort_by<T: Copy + Default>(items: Vec<T>, key: impl Fn(&T) -> u64) -> Vec<T> {
+    let n = items.len();
+    let mut counts = [[0usize; 256]; 8];
+    for item in &items {
+        let k = key(item);
+        for (digit, count) in counts.iter_mut().enumerate() {
+            count[((k >> (8 * digit)) & 0xff) as usize] += 1;
+        }
+    }
+    let mut from = items;
+    let mut to = vec![T::default(); n];
+    for (digit, count) in counts.iter_mut().enumerate() {
+        if count.contains(&n) {
+            continue;
+        }
+        // Counts become the first free slot of each bucket.
+        let mut next = 0;
+        for c in count.iter_mut() {
+            let size = *c;
+            *c = next;
+            next += size;
+        }
+        for item in &from {
+            let bucket = ((key(item) >> (8 * digit)) & 0xff) as usize;
+            to[count[bucket]] = *item;
+            count[bucket] += 1;
+        }
+        std::mem::swap(&mut from, &mut to);
+    }
+    from
 }
 
 #[cfg(test)]
@@ -533,6 +675,64 @@ mod tests {
                 assert_eq!(s.quantile(p).unwrap(), (k - 1) as f64, "n={n}, p={k}/{n}");
             }
         }
+    }
+
+    #[test]
+    fn radix_sort_matches_the_comparison_sort() {
+        // Oracle: sort_with_index_by_comparison (total_cmp, then input index). Inputs long
+        // enough for the radix path, with many ties, both zeros, subnormals and extremes.
+        let specials = [
+            0.0,
+            -0.0,
+            f64::MIN_POSITIVE / 4.0,
+            -f64::MIN_POSITIVE / 4.0,
+            f64::MAX,
+            -f64::MAX,
+            1.0,
+            -1.0,
+        ];
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            // xorshift64: a deterministic stream of bits for the test inputs
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for n in [RADIX_MIN_LEN, 1000, 5000] {
+            let values: Vec<f64> = (0..n)
+                .map(|_| {
+                    let r = next();
+                    match r % 4 {
+                        0 => specials[(r >> 8) as usize % specials.len()],
+                        1 => ((r >> 8) % 17) as f64 - 8.0,
+                        _ => f64::from_bits(r >> 2) * if r & 2 == 0 { 1.0 } else { -1.0 },
+                    }
+                })
+                .filter(|x| x.is_finite())
+                .collect();
+            let expected = sort_with_index_by_comparison(&values);
+            assert_eq!(sort_with_index(&values), expected, "n = {n}");
+            let bits = |x: &[f64]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&sorted_copy(&values)), bits(&expected.0), "n = {n}");
+            let s = Sample::new(&values).unwrap();
+            assert_eq!(s.order(), &expected.1[..]);
+        }
+    }
+
+    #[test]
+    fn lazy_order_compares_and_clones_like_an_eager_one() {
+        let values: Vec<f64> = (0..600).map(|i| f64::from((i * 37) % 101)).collect();
+        let a = Sample::new(&values).unwrap();
+        let b = a.clone();
+        let _ = a.order(); // computed in `a` only; its copy of the input is freed
+        assert!(a.lock_unsorted().is_empty());
+        assert_eq!(a, b);
+        assert_eq!(a.clone().order(), b.order());
+        let mut reversed = values.clone();
+        reversed.reverse();
+        // Same atoms, other input indices: different samples.
+        assert_ne!(Sample::new(&reversed).unwrap(), a);
     }
 
     #[test]
