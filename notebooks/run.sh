@@ -17,6 +17,9 @@ if [ ! -x "$venv/bin/jupyter" ]; then
   "$venv/bin/pip" install --quiet nbclient nbformat nbconvert ipykernel jupyter-core
 fi
 evcxr_jupyter --install >/dev/null
+# The code evcxr compiles links the standard library dynamically; the kernel process must find
+# it in the toolchain's sysroot (rustup's proxies set this for cargo, not for the kernel).
+export LD_LIBRARY_PATH="$(rustc --print target-libdir)${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 # A persistent build directory: the second run of a notebook takes seconds, not a minute.
 export EVCXR_TMPDIR="${EVCXR_TMPDIR:-$HOME/.cache/aot/evcxr}"
 mkdir -p "$EVCXR_TMPDIR"
