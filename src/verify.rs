@@ -14,7 +14,8 @@
 //!
 //! Let `scale = max(1, |sorted cost|, |anti-monotone cost|, max_ij |h(u_i − v_j)|)` (for a
 //! convex `h` the last is attained at `min u − max v` or `max u − min v`) and
-//! `tol = CONVEX_TOLERANCE · scale` with [`CONVEX_TOLERANCE`] `= 1e-9`. A **convex** instance agrees when every check passes:
+//! `tol = CONVEX_TOLERANCE · scale` with [`CONVEX_TOLERANCE`] `= 1e-9`. A **convex** instance
+//! agrees when every check passes:
 //! `|sorted − LP| <= tol`, `|sorted − brute force| <= tol`, `|anti-monotone − worst| <= tol`, the
 //! dual certificate's suboptimality bound `<= tol`, and `lower − tol <= sorted <= upper + tol`
 //! for every entropic solve. The measured gaps are of order `1e-15 · scale`; the tolerance leaves
