@@ -208,6 +208,114 @@ impl Segments<'_> {
     }
 }
 
+impl Segments<'_> {
+    fn fold_exact<L: Level, B, F>(self, init: B, mut f: F) -> B
+    where
+        F: FnMut(B, Segment) -> B,
+    {
+        let (us, vs) = (self.u.sorted_values(), self.v.sorted_values());
+        let (n, m) = (L::from_count(us.len()), L::from_count(vs.len()));
+        let denom = (n * m).to_f64();
+        let (mut i, mut j) = (self.i, self.j);
+        let mut prev = L::from_u128(self.prev_int);
+        let mut acc = init;
+        if us.len() == vs.len() && i == j {
+            // Pairs by rank; every segment has mass m / (n m), as the general loop computes it.
+            let mass = m.to_f64() / denom;
+            for (k, (&u, &v)) in us.iter().zip(vs).enumerate().skip(i) {
+                let level_start = (L::from_count(k) * m).to_f64() / denom;
+                let level_end = (L::from_count(k + 1) * m).to_f64() / denom;
+                let segment = Segment {
+                    level_start,
+                    level_end,
+                    mass,
+                    u,
+                    v,
+                    u_rank: k,
+                    v_rank: k,
+                };
+                acc = f(acc, segment);
+            }
+            return acc;
+        }
+        while i < us.len() && j < vs.len() {
+            // As in `next_exact`; here the end level strictly increases at every step.
+            let a = L::from_count(i + 1) * m;
+            let b = L::from_count(j + 1) * n;
+            let end = a.min(b);
+            let segment = Segment {
+                level_start: prev.to_f64() / denom,
+                level_end: end.to_f64() / denom,
+                mass: (end - prev).to_f64() / denom,
+                u: us[i],
+                v: vs[j],
+                u_rank: i,
+                v_rank: j,
+            };
+            i += usize::from(a <= b);
+            j += usize::from(b <= a);
+            if end > prev {
+                acc = f(acc, segment);
+            }
+            prev = end;
+        }
+        acc
+    }
+
+    fn fold_float<B, F>(self, init: B, f: F) -> B
+    where
+        F: FnMut(B, Segment) -> B,
+    {
+        let (n, m) = (self.u.len() as f64, self.v.len() as f64);
+        match (self.u.explicit_cumulative(), self.v.explicit_cumulative()) {
+            (Some(a), Some(b)) => self.fold_levels(|i| a[i], |j| b[j], init, f),
+            (Some(a), None) => self.fold_levels(|i| a[i], |j| (j + 1) as f64 / m, init, f),
+            (None, Some(b)) => self.fold_levels(|i| (i + 1) as f64 / n, |j| b[j], init, f),
+            (None, None) => {
+                let (a, b) = (|i| (i + 1) as f64 / n, |j| (j + 1) as f64 / m);
+                self.fold_levels(a, b, init, f)
+            }
+        }
+    }
+
+    /// The loop of `next_float`, with the cumulative levels of each side given directly.
+    fn fold_levels<B, F>(
+        self,
+        level_u: impl Fn(usize) -> f64,
+        level_v: impl Fn(usize) -> f64,
+        init: B,
+        mut f: F,
+    ) -> B
+    where
+        F: FnMut(B, Segment) -> B,
+    {
+        let (us, vs) = (self.u.sorted_values(), self.v.sorted_values());
+        let (mut i, mut j, mut prev) = (self.i, self.j, self.prev);
+        let mut acc = init;
+        while i < us.len() && j < vs.len() {
+            let (a, b) = (level_u(i), level_v(j));
+            let same = (a - b).abs() <= 8.0 * f64::EPSILON * a.max(b);
+            let end = if same { a.max(b) } else { a.min(b) };
+            let segment = Segment {
+                level_start: prev,
+                level_end: end,
+                mass: end - prev,
+                u: us[i],
+                v: vs[j],
+                u_rank: i,
+                v_rank: j,
+            };
+            i += usize::from(same || a < b);
+            j += usize::from(same || b < a);
+            if end > prev {
+                prev = end;
+                acc = f(acc, segment);
+            }
+        }
+        acc
+    }
+}
+
 impl Iterator for Segments<'_> {
     type Item = Segment;
 
@@ -218,6 +326,23 @@ impl Iterator for Segments<'_> {
             self.next_exact::<u128>()
         } else {
             self.next_float()
+        }
+    }
+
+    /// The same segments as repeated [`Iterator::next`], bit for bit, from a loop specialised
+    /// once for the case (equal sizes, unequal sizes with integer levels, explicit weights)
+    /// rather than dispatched at every step. Sums over the coupling (`for_each`, `map(..).sum`,
+    /// `fold`) go through here, and the compiler drops whatever fields they do not read.
+    fn fold<B, F>(self, init: B, f: F) -> B
+    where
+        F: FnMut(B, Segment) -> B,
+    {
+        if self.exact && self.narrow {
+            self.fold_exact::<u64, B, F>(init, f)
+        } else if self.exact {
+            self.fold_exact::<u128, B, F>(init, f)
+        } else {
+            self.fold_float(init, f)
         }
     }
 
@@ -242,9 +367,7 @@ impl Iterator for Segments<'_> {
 /// ```
 pub fn integrate(u: &Sample, v: &Sample, mut g: impl FnMut(f64, f64) -> f64) -> f64 {
     let mut sum = CompensatedSum::default();
-    for s in segments(u, v) {
-        sum.add(s.mass * g(s.u, s.v));
-    }
+    segments(u, v).for_each(|s| sum.add(s.mass * g(s.u, s.v)));
     sum.value()
 }
 

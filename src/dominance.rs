@@ -106,7 +106,7 @@ impl Dominance {
 pub fn fsd(u: &Sample, v: &Sample) -> Dominance {
     let mut worst: Option<(f64, f64, f64, f64)> = None; // (gap, level, u, v)
     let mut strict = false;
-    for s in segments(u, v) {
+    segments(u, v).for_each(|s| {
         if s.u < s.v {
             let gap = s.v - s.u;
             if worst.is_none_or(|w| gap > w.0) {
@@ -116,7 +116,7 @@ pub fn fsd(u: &Sample, v: &Sample) -> Dominance {
         } else if s.u > s.v {
             strict = true;
         }
-    }
+    });
     match worst {
         None if strict => Dominance::Strict,
         None => Dominance::EqualInLaw,
@@ -261,7 +261,7 @@ pub fn violation(u: &Sample, v: &Sample) -> Violation {
     let mut shortfall = CompensatedSum::default();
     let mut signed = CompensatedSum::default();
     let mut scale = 0.0f64;
-    for s in segments(u, v) {
+    segments(u, v).for_each(|s| {
         // u - v may overflow when the gap exceeds f64::MAX; half-differences never do.
         let half_gap = 0.5 * s.u - 0.5 * s.v;
         scale = scale.max(half_gap.abs());
@@ -270,16 +270,16 @@ pub fn violation(u: &Sample, v: &Sample) -> Violation {
             shortfall.add(s.mass * -half_gap);
         }
         signed.add(s.mass * half_gap);
-    }
+    });
     let (mut w2_scaled, mut short_scaled) = (CompensatedSum::default(), CompensatedSum::default());
     if scale > 0.0 {
-        for s in segments(u, v) {
+        segments(u, v).for_each(|s| {
             let r = (0.5 * s.u - 0.5 * s.v) / scale;
             w2_scaled.add(s.mass * r * r);
             if s.u < s.v {
                 short_scaled.add(s.mass * r * r);
             }
-        }
+        });
     }
     let eps_w2 = if scale > 0.0 {
         (short_scaled.value() / w2_scaled.value()).min(1.0)

@@ -81,13 +81,13 @@ pub fn relaxed_violation<C: Cost + ?Sized>(
     let mut grad_u = vec![0.0; u.input_len()];
     let mut grad_v = vec![0.0; v.input_len()];
     let (order_u, order_v) = (u.order(), v.order());
-    for s in segments(u, v) {
+    segments(u, v).for_each(|s| {
         let gap = s.u - s.v;
         value.add(s.mass * cost.value(gap));
         let d = s.mass * cost.derivative(gap);
         grad_u[order_u[s.u_rank]] += d;
         grad_v[order_v[s.v_rank]] -= d;
-    }
+    });
     let value = value.value();
     if !value.is_finite() {
         return Err(Error::Overflow {

@@ -43,6 +43,18 @@ enum Weights {
     },
 }
 
+/// The input of a sample whose order is not computed yet: what [`Sample::order`] needs.
+#[derive(Debug, Clone, PartialEq)]
+enum Unsorted {
+    /// Nothing kept: the order is set.
+    None,
+    /// The input values of a uniformly weighted sample.
+    Values(Vec<f64>),
+    /// The input values (as bits) and raw weights of a weighted sample; atoms of zero weight are
+    /// in the input but not in the order.
+    Weighted(Vec<(u64, f64)>),
+}
+
 /// A validated, sorted, weighted sample (a discrete probability measure on ℝ).
 ///
 /// # Examples
@@ -59,14 +71,14 @@ enum Weights {
 #[derive(Debug)]
 pub struct Sample {
     values: Vec<f64>,
-    /// Input index of each sorted atom. [`Sample::new`] leaves it empty and keeps a copy of the
-    /// input in `unsorted` instead: costs, dominance and W_p never look at input indices, and
-    /// sorting plain values is several times cheaper than sorting (value, index) pairs. Plans
-    /// and gradients compute it on first use, with the same stable tie order.
+    /// Input index of each sorted atom. [`Sample::new`] and [`Sample::weighted`] leave it empty
+    /// and keep a copy of the input in `unsorted` instead: costs, dominance and W_p never look
+    /// at input indices, and sorting without them moves half the bytes. Plans and gradients
+    /// compute it on first use, with the same stable tie order.
     order: OnceLock<Vec<usize>>,
-    /// The input values while `order` is not yet computed (emptied once it is, and empty when
-    /// it was computed eagerly).
-    unsorted: Mutex<Vec<f64>>,
+    /// The input while `order` is not yet computed ([`Unsorted::None`] once it is, or when it
+    /// was computed eagerly).
+    unsorted: Mutex<Unsorted>,
     weights: Weights,
     input_len: usize,
 }
@@ -114,10 +126,11 @@ impl Sample {
     /// ```
     pub fn new(values: &[f64]) -> Result<Self> {
         check_values("Sample::new", "values", values)?;
+        let (sorted, copy) = sorted_and_copy(values);
         Ok(Self {
-            values: sorted_copy(values),
+            values: sorted,
             order: OnceLock::new(),
-            unsorted: Mutex::new(values.to_vec()),
+            unsorted: Mutex::new(Unsorted::Values(copy)),
             weights: Weights::Uniform,
             input_len: values.len(),
         })
@@ -228,22 +241,29 @@ impl Sample {
                 total,
             });
         }
-        let (sorted, sorted_order) = sort_with_index(values);
-        let mut kept_values = Vec::with_capacity(sorted.len());
-        let mut order = Vec::with_capacity(sorted.len());
-        let mut mass = Vec::with_capacity(sorted.len());
-        for (x, i) in sorted.into_iter().zip(sorted_order) {
-            if weights[i] > 0.0 {
-                kept_values.push(x);
-                order.push(i);
-                mass.push(weights[i] / total);
-            }
-        }
-        let mut cumulative = Vec::with_capacity(mass.len());
+        // (key, weight) pairs travel together through the sort, so the weights are never
+        // gathered by index afterwards; the order is computed later, only if asked for.
+        let (sorted, copy) = radix_sort(
+            values.len(),
+            || values.iter().zip(weights).map(|(&x, &w)| (radix_key(x), w)),
+            |p| p.0,
+        );
+        let kept = sorted.iter().filter(|p| p.1 > 0.0).count();
+        let mut kept_values = Vec::with_capacity(kept);
+        let mut mass = Vec::with_capacity(kept);
+        let mut cumulative = Vec::with_capacity(kept);
         let mut running = 0.0;
-        for &w in &mass {
-            running += w;
+        for &(key, w) in sorted.iter().filter(|p| p.1 > 0.0) {
+            let m = w / total;
+            running += m;
+            kept_values.push(from_radix_key(key));
+            mass.push(m);
             cumulative.push(running);
+        }
+        drop(sorted);
+        let mut copy = copy;
+        for (slot, (&x, &w)) in copy.iter_mut().zip(values.iter().zip(weights)) {
+            *slot = (x.to_bits(), w);
         }
         // The running sum of normalised masses ends within a few ulps of 1; the last level is 1
         // by definition, and fixing it makes the merge of two samples end on the same level.
@@ -252,8 +272,8 @@ impl Sample {
         }
         Ok(Self {
             values: kept_values,
-            order: OnceLock::from(order),
-            unsorted: Mutex::new(Vec::new()),
+            order: OnceLock::new(),
+            unsorted: Mutex::new(Unsorted::Weighted(copy)),
             weights: Weights::Explicit { mass, cumulative },
             input_len: values.len(),
         })
@@ -293,24 +313,31 @@ impl Sample {
 
     /// Input indices of the atoms in ascending order of value.
     ///
-    /// For a sample built by [`Sample::new`] the first call sorts the input indices (once; later
-    /// calls return the stored order).
+    /// For a sample built by [`Sample::new`] or [`Sample::weighted`] the first call sorts the
+    /// input indices (once; later calls return the stored order).
     pub fn order(&self) -> &[usize] {
         if let Some(order) = self.order.get() {
             return order;
         }
-        let order = self
-            .order
-            .get_or_init(|| sort_with_index(&self.lock_unsorted()).1);
-        // The copy of the input served only this: free it (8 bytes per value), after the order
-        // is set (see `Clone`).
-        *self.lock_unsorted() = Vec::new();
+        let order = self.order.get_or_init(|| match &*self.lock_unsorted() {
+            Unsorted::Values(values) => sort_with_index(values).1,
+            Unsorted::Weighted(input) => {
+                let values: Vec<f64> = input.iter().map(|p| f64::from_bits(p.0)).collect();
+                let mut order = sort_with_index(&values).1;
+                order.retain(|&i| input[i].1 > 0.0);
+                order
+            }
+            Unsorted::None => unreachable!("the input is dropped only once the order is set"),
+        });
+        // The copy of the input served only this: free it, after the order is set (see
+        // `Clone`).
+        *self.lock_unsorted() = Unsorted::None;
         order
     }
 
-    /// The kept input values. A panic while the lock was held cannot leave them half-written
-    /// (they are only read, or replaced whole), so a poisoned lock is used as is.
-    fn lock_unsorted(&self) -> std::sync::MutexGuard<'_, Vec<f64>> {
+    /// The kept input. A panic while the lock was held cannot leave it half-written (it is
+    /// only read, or replaced whole), so a poisoned lock is used as is.
+    fn lock_unsorted(&self) -> std::sync::MutexGuard<'_, Unsorted> {
         self.unsorted.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -352,6 +379,15 @@ impl Sample {
                 (k + 1) as f64 / self.values.len() as f64
             }
             Weights::Explicit { cumulative, .. } => cumulative[k],
+        }
+    }
+
+    /// The running sums of the masses when they are explicit (`None` for uniform weights, whose
+    /// levels `(k + 1) / n` are computed on demand).
+    pub(crate) fn explicit_cumulative(&self) -> Option<&[f64]> {
+        match &self.weights {
+            Weights::Uniform => None,
+            Weights::Explicit { cumulative, .. } => Some(cumulative),
         }
     }
 
@@ -476,7 +512,7 @@ impl Sample {
         Self {
             values,
             order: OnceLock::from(order),
-            unsorted: Mutex::new(Vec::new()),
+            unsorted: Mutex::new(Unsorted::None),
             weights,
             input_len: self.input_len,
         }
@@ -487,21 +523,29 @@ impl Sample {
 /// histograms of 256 counts).
 const RADIX_MIN_LEN: usize = 256;
 
-/// The values sorted by [`f64::total_cmp`] (for finite values: ascending, with -0 before +0).
+/// The values sorted by [`f64::total_cmp`] (for finite values: ascending, with -0 before +0),
+/// and a copy of the input in the sort's second buffer.
 ///
-/// Equal keys under `total_cmp` are equal bit patterns, so this is exactly the value sequence of
-/// [`sort_with_index`]; it just does not carry the indices along.
-fn sorted_copy(values: &[f64]) -> Vec<f64> {
+/// Equal keys under `total_cmp` are equal bit patterns, so the sorted values are exactly those of
+/// [`sort_with_index`]; they just do not carry the indices along.
+fn sorted_and_copy(values: &[f64]) -> (Vec<f64>, Vec<f64>) {
     if values.len() < RADIX_MIN_LEN {
         let mut sorted = values.to_vec();
         sorted.sort_unstable_by(f64::total_cmp);
-        return sorted;
+        return (sorted, values.to_vec());
     }
-    let keys: Vec<u64> = values.iter().map(|&x| radix_key(x)).collect();
-    radix_sort_by(keys, |&k| k)
-        .into_iter()
-        .map(from_radix_key)
-        .collect()
+    let (keys, mut spare) = radix_sort(
+        values.len(),
+        || values.iter().map(|&x| radix_key(x)),
+        |&k| k,
+    );
+    for (slot, x) in spare.iter_mut().zip(values) {
+        *slot = x.to_bits();
+    }
+    // Both conversions reuse their buffer (same size and alignment).
+    let sorted = keys.into_iter().map(from_radix_key).collect();
+    let copy = spare.into_iter().map(f64::from_bits).collect();
+    (sorted, copy)
 }
 
 /// Sorts finite values ascending, ties by input index; returns the sorted values and, for each,
@@ -511,8 +555,9 @@ fn sort_with_index(values: &[f64]) -> (Vec<f64>, Vec<usize>) {
         return sort_with_index_by_comparison(values);
     }
     // The radix sort is stable, so equal keys stay in input order: ties by input index.
-    let pairs: Vec<(u64, usize)> = values.iter().map(|&x| radix_key(x)).zip(0..).collect();
-    radix_sort_by(pairs, |p| p.0)
+    let pairs = || values.iter().map(|&x| radix_key(x)).zip(0..);
+    radix_sort(values.len(), pairs, |p| p.0)
+        .0
         .into_iter()
         .map(|(k, i)| (from_radix_key(k), i))
         .unzip()
@@ -546,21 +591,28 @@ fn from_radix_key(key: u64) -> f64 {
     f64::from_bits(bits)
 }
 
-/// Stable least-significant-digit radix sort by a 64-bit key, one byte per pass.
+/// Stable least-significant-digit radix sort of `n` items by a 64-bit key, one byte per pass.
 ///
-/// One read counts all eight digit histograms; a pass whose digit is the same for every item is
-/// skipped, since it would not move anything. O(8 n) moves and one buffer of `n` items.
-fn radix_sort_by<T: Copy + Default>(items: Vec<T>, key: impl Fn(&T) -> u64) -> Vec<T> {
-    let n = items.len();
+/// `items` yields the `n` items in input order. It is read twice, once for all eight digit
+/// histograms and once by the first pass that moves anything, so no keyed copy of the input is
+/// made; a pass whose digit is the same for every item is skipped. Returns the sorted items and
+/// the second buffer of `n` items (contents unspecified), for the caller to reuse: on large
+/// inputs the first touch of freshly allocated pages costs about as much as a pass.
+fn radix_sort<T, I>(n: usize, items: impl Fn() -> I, key: impl Fn(&T) -> u64) -> (Vec<T>, Vec<T>)
+where
+    T: Copy + Default,
+    I: Iterator<Item = T>,
+{
     let mut counts = [[0usize; 256]; 8];
-    for item in &items {
-        let k = key(item);
+    for item in items() {
+        let k = key(&item);
         for (digit, count) in counts.iter_mut().enumerate() {
             count[((k >> (8 * digit)) & 0xff) as usize] += 1;
         }
     }
-    let mut from = items;
-    let mut to = vec![T::default(); n];
+    let mut sorted = vec![T::default(); n];
+    let mut spare = vec![T::default(); n];
+    let mut moved = false;
     for (digit, count) in counts.iter_mut().enumerate() {
         if count.contains(&n) {
             continue;
@@ -572,14 +624,26 @@ fn radix_sort_by<T: Copy + Default>(items: Vec<T>, key: impl Fn(&T) -> u64) -> V
             *c = next;
             next += size;
         }
-        for item in &from {
-            let bucket = ((key(item) >> (8 * digit)) & 0xff) as usize;
-            to[count[bucket]] = *item;
+        let mut place = |item: T| {
+            let bucket = ((key(&item) >> (8 * digit)) & 0xff) as usize;
+            spare[count[bucket]] = item;
             count[bucket] += 1;
+        };
+        if moved {
+            sorted.iter().for_each(|&item| place(item));
+        } else {
+            items().for_each(place);
         }
-        std::mem::swap(&mut from, &mut to);
+        std::mem::swap(&mut sorted, &mut spare);
+        moved = true;
     }
-    from
+    if !moved {
+        // Every key is equal: the input order is sorted (and stable).
+        for (slot, item) in sorted.iter_mut().zip(items()) {
+            *slot = item;
+        }
+    }
+    (sorted, spare)
 }
 
 #[cfg(test)]
@@ -714,7 +778,9 @@ mod tests {
             let expected = sort_with_index_by_comparison(&values);
             assert_eq!(sort_with_index(&values), expected, "n = {n}");
             let bits = |x: &[f64]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-            assert_eq!(bits(&sorted_copy(&values)), bits(&expected.0), "n = {n}");
+            let (sorted, copy) = sorted_and_copy(&values);
+            assert_eq!(bits(&sorted), bits(&expected.0), "n = {n}");
+            assert_eq!(bits(&copy), bits(&values), "n = {n}");
             let s = Sample::new(&values).unwrap();
             assert_eq!(s.order(), &expected.1[..]);
         }
@@ -726,7 +792,7 @@ mod tests {
         let a = Sample::new(&values).unwrap();
         let b = a.clone();
         let _ = a.order(); // computed in `a` only; its copy of the input is freed
-        assert!(a.lock_unsorted().is_empty());
+        assert_eq!(*a.lock_unsorted(), Unsorted::None);
         assert_eq!(a, b);
         assert_eq!(a.clone().order(), b.order());
         let mut reversed = values.clone();

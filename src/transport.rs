@@ -97,9 +97,7 @@ pub fn ot_cost<C: Cost + ?Sized>(u: &Sample, v: &Sample, cost: &C) -> Result<f64
 
 fn comonotone_sum<C: Cost + ?Sized>(u: &Sample, v: &Sample, cost: &C) -> f64 {
     let mut sum = CompensatedSum::default();
-    for s in segments(u, v) {
-        sum.add(s.mass * cost.value(s.u - s.v));
-    }
+    segments(u, v).for_each(|s| sum.add(s.mass * cost.value(s.u - s.v)));
     sum.value()
 }
 
@@ -253,9 +251,7 @@ pub fn wasserstein(u: &Sample, v: &Sample, p: f64) -> Result<f64> {
         }
     };
     let mut sum = CompensatedSum::default();
-    for s in segments(u, v) {
-        sum.add(s.mass * power(half_gap(&s) / g));
-    }
+    segments(u, v).for_each(|s| sum.add(s.mass * power(half_gap(&s) / g)));
     // The largest gap contributes at least its mass, so sum > 0 and the root is finite.
     finite_or_overflow("wasserstein", 2.0 * g * sum.value().powf(1.0 / p))
 }

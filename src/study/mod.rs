@@ -560,6 +560,81 @@ pub fn run(config: &RateConfig, opts: &RunOptions<'_>) -> Result<RunOutcome> {
     })))
 }
 
+/// Statistics, fits and bound check of one (variant, cost) pair of the Monte Carlo study.
+fn cost_report(
+    plan: &Plan,
+    population: &[PopulationValue],
+    results: &BTreeMap<(usize, usize), Vec<Vec<f64>>>,
+    vi: usize,
+    ci: usize,
+) -> CostReport {
+    let cfg = &plan.config;
+    let variant = cfg.variants[vi];
+    let c = &plan.costs[ci];
+    let pop = population[ci].value;
+    let groups: Vec<(usize, Vec<f64>)> = plan
+        .grid
+        .iter()
+        .map(|&n| {
+            let errs = (0..cfg.replicates).map(|r| results[&(n, r)][vi][ci] - pop);
+            (n, errs.collect())
+        })
+        .collect();
+    let bound_constant = population[ci].bound_constant;
+    let points: Vec<PointStats> = groups
+        .iter()
+        .map(|(n, errs)| {
+            let abs: Vec<f64> = errs.iter().map(|e| e.abs()).collect();
+            let r = errs.len() as f64;
+            let nf = *n as f64;
+            let bias = mean(errs);
+            let mae = mean(&abs);
+            PointStats {
+                n: *n,
+                replicates: errs.len(),
+                mean_estimate: pop + bias,
+                bias,
+                bias_se: sd(errs) / r.sqrt(),
+                sd_estimate: sd(errs),
+                mean_abs_error: mae,
+                abs_error_se: sd(&abs) / r.sqrt(),
+                sqrt_n_error: nf.sqrt() * mae,
+                n_bias: nf * bias,
+                bound: bound_constant.map(|b| b / nf.sqrt()),
+            }
+        })
+        .collect();
+    let abs_groups: Vec<(usize, Vec<f64>)> = groups
+        .iter()
+        .map(|(n, e)| (*n, e.iter().map(|x| x.abs()).collect()))
+        .collect();
+    let boot_seed = |what: u64| stream_seed(cfg.seed, &[TAG_BOOTSTRAP, what, vi as u64, ci as u64]);
+    let error_fit = bootstrap_power_law(
+        &abs_groups,
+        mean,
+        cfg.bootstrap,
+        cfg.confidence,
+        boot_seed(0),
+    );
+    let bias_fit = bootstrap_power_law(&groups, mean, cfg.bootstrap, cfg.confidence, boot_seed(1));
+    let within_bound = bound_constant.map(|_| {
+        points
+            .iter()
+            .all(|p| p.bound.is_some_and(|b| p.mean_abs_error <= b))
+    });
+    CostReport {
+        variant,
+        cost: c.name.clone(),
+        population: pop,
+        consistent_with_half: error_fit.as_ref().map(|f| f.contains(0.5)),
+        sqrt_n_error_mean: mean(&points.iter().map(|p| p.sqrt_n_error).collect::<Vec<_>>()),
+        points,
+        error_fit,
+        bias_fit,
+        within_bound,
+    }
+}
+
 fn summarise(
     plan: &Plan,
     population: &[PopulationValue],
@@ -569,75 +644,16 @@ fn summarise(
     excess: Option<ExcessReport>,
 ) -> RateReport {
     let cfg = &plan.config;
-    let mut costs = Vec::new();
-    for (vi, &variant) in cfg.variants.iter().enumerate() {
-        for (ci, c) in plan.costs.iter().enumerate() {
-            let pop = population[ci].value;
-            let groups: Vec<(usize, Vec<f64>)> = plan
-                .grid
-                .iter()
-                .map(|&n| {
-                    let errs = (0..cfg.replicates).map(|r| results[&(n, r)][vi][ci] - pop);
-                    (n, errs.collect())
-                })
-                .collect();
-            let bound_constant = population[ci].bound_constant;
-            let points: Vec<PointStats> = groups
-                .iter()
-                .map(|(n, errs)| {
-                    let abs: Vec<f64> = errs.iter().map(|e| e.abs()).collect();
-                    let r = errs.len() as f64;
-                    let nf = *n as f64;
-                    let bias = mean(errs);
-                    let mae = mean(&abs);
-                    PointStats {
-                        n: *n,
-                        replicates: errs.len(),
-                        mean_estimate: pop + bias,
-                        bias,
-                        bias_se: sd(errs) / r.sqrt(),
-                        sd_estimate: sd(errs),
-                        mean_abs_error: mae,
-                        abs_error_se: sd(&abs) / r.sqrt(),
-                        sqrt_n_error: nf.sqrt() * mae,
-                        n_bias: nf * bias,
-                        bound: bound_constant.map(|b| b / nf.sqrt()),
-                    }
-                })
-                .collect();
-            let abs_groups: Vec<(usize, Vec<f64>)> = groups
-                .iter()
-                .map(|(n, e)| (*n, e.iter().map(|x| x.abs()).collect()))
-                .collect();
-            let boot_seed =
-                |what: u64| stream_seed(cfg.seed, &[TAG_BOOTSTRAP, what, vi as u64, ci as u64]);
-            let error_fit = bootstrap_power_law(
-                &abs_groups,
-                mean,
-                cfg.bootstrap,
-                cfg.confidence,
-                boot_seed(0),
-            );
-            let bias_fit =
-                bootstrap_power_law(&groups, mean, cfg.bootstrap, cfg.confidence, boot_seed(1));
-            let within_bound = bound_constant.map(|_| {
-                points
-                    .iter()
-                    .all(|p| p.bound.is_some_and(|b| p.mean_abs_error <= b))
-            });
-            costs.push(CostReport {
-                variant,
-                cost: c.name.clone(),
-                population: pop,
-                consistent_with_half: error_fit.as_ref().map(|f| f.contains(0.5)),
-                sqrt_n_error_mean: mean(&points.iter().map(|p| p.sqrt_n_error).collect::<Vec<_>>()),
-                points,
-                error_fit,
-                bias_fit,
-                within_bound,
-            });
-        }
-    }
+    // The bootstrap fits dominate this step; they are independent per (variant, cost) and each
+    // has its own seeded stream, so they run in parallel with results that do not depend on
+    // the number of threads.
+    let pairs: Vec<(usize, usize)> = (0..cfg.variants.len())
+        .flat_map(|vi| (0..plan.costs.len()).map(move |ci| (vi, ci)))
+        .collect();
+    let costs: Vec<CostReport> = pairs
+        .par_iter()
+        .map(|&(vi, ci)| cost_report(plan, population, results, vi, ci))
+        .collect();
     let head_variant = if cfg.variants.contains(&Variant::Unpaired) {
         Variant::Unpaired
     } else {
