@@ -226,7 +226,7 @@ def peers(data_dir, ours_csv, out_dir):
     # Combined long CSV: ours (including the floor) and the peers.
     ours_quantity = {"aot_w1": "w1", "aot_w2": "w2", "aot_eps_logistic": "eps_logistic",
                      "aot_eps_logistic_grad": "eps_logistic_with_gradient", "floor_sort": "floor",
-                     "aot_samples": "samples_only"}
+                     "aot_samples": "samples_only", "floor_sort_pairs": "floor_with_weights"}
     combined = []
     for (case, n, method), r in ours.items():
         combined.append((case, n, int(r["m"]), ours_quantity[method], method,
@@ -279,6 +279,17 @@ def render_table(ours, rows):
     for c, n, t in sorted(grads):
         floor_t = float(ours[(c, n, "floor_sort")]["median_s"])
         lines.append(f"| {c} | {n} | {fmt_time(t)} | {t / floor_t:.2f} |")
+    pair_floors = [(c, n, float(r["median_s"])) for (c, n, meth), r in ours.items()
+                   if meth == "floor_sort_pairs"]
+    lines += ["", "Weighted inputs next to a second floor that carries the weights along (copy the "
+              "(value, weight) pairs and sort them by value with sort_unstable_by):", ""]
+    lines += ["| n | floor (values) | floor (pairs) | aot ε_h | aot ε_h / floor (pairs) |",
+              "|---:|---:|---:|---:|---:|"]
+    for c, n, t in sorted(pair_floors):
+        floor_t = float(ours[(c, n, "floor_sort")]["median_s"])
+        eps_t = float(ours[(c, n, "aot_eps_logistic")]["median_s"])
+        lines.append(f"| {n} | {fmt_time(floor_t)} | {fmt_time(t)} | {fmt_time(eps_t)} | "
+                     f"{eps_t / t:.2f} |")
     return "\n".join(lines) + "\n"
 
 

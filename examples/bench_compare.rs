@@ -11,7 +11,8 @@
 //! `CASE_N_wu.f64`, `CASE_N_wv.f64`. Each method is run once to warm up, then `runs` times; the
 //! clock runs around the computation only (building the samples from slices already in memory,
 //! then the merge), never around file reading or process start-up. The floor copies both inputs
-//! and sorts them with the standard library's unstable sort, in this same process.
+//! and sorts them with the standard library's unstable sort, in this same process; for weighted
+//! inputs a second floor sorts (value, weight) pairs.
 //!
 //! `plot` draws, for each case, the median time of the floor, W1 and `ε_h` against `n` per method
 //! (log-log), as PNG and SVG.
@@ -139,7 +140,7 @@ fn time(data: &Path, out: &Path) -> BoxResult<()> {
         if inputs.u.len() != n || inputs.v.len() != m {
             return Err(format!("{case} n={n}: files do not match the manifest").into());
         }
-        let methods: [(&str, Method<'_>); 6] = [
+        let mut methods: Vec<(&str, Method<'_>)> = vec![
             (
                 "floor_sort",
                 Box::new(|| {
@@ -186,6 +187,24 @@ fn time(data: &Path, out: &Path) -> BoxResult<()> {
                 }),
             ),
         ];
+        if let Some((wu, wv)) = &inputs.weights {
+            let (u, v) = (&inputs.u, &inputs.v);
+            // A second floor for weighted inputs: the weights have to travel with the values, so
+            // sort (value, weight) pairs, as any weighted solver must at least do.
+            let pairs = |x: &[f64], w: &[f64]| -> Vec<(f64, f64)> {
+                x.iter().copied().zip(w.iter().copied()).collect()
+            };
+            methods.push((
+                "floor_sort_pairs",
+                Box::new(move || {
+                    let mut a = pairs(u, wu);
+                    let mut b = pairs(v, wv);
+                    a.sort_unstable_by(|p, q| p.0.total_cmp(&q.0));
+                    b.sort_unstable_by(|p, q| p.0.total_cmp(&q.0));
+                    Ok(a[0].0 + b[0].0)
+                }),
+            ));
+        }
         for (name, f) in &methods {
             let (median, min, value) = measure(runs, f)?;
             writer.write_record([
@@ -226,7 +245,10 @@ fn plot(results: &Path, stem: &Path) -> BoxResult<()> {
     for row in reader.records() {
         let row = row?;
         let quantity = &row[quantity_col];
-        if !matches!(quantity, "floor" | "w1" | "eps_logistic") {
+        if !matches!(
+            quantity,
+            "floor" | "floor_with_weights" | "w1" | "eps_logistic"
+        ) {
             continue;
         }
         let point = (row[n_col].parse::<f64>()?, row[median_col].parse::<f64>()?);

@@ -320,10 +320,10 @@ impl Sample {
             return order;
         }
         let order = self.order.get_or_init(|| match &*self.lock_unsorted() {
-            Unsorted::Values(values) => sort_with_index(values).1,
+            Unsorted::Values(values) => sorted_order(values),
             Unsorted::Weighted(input) => {
                 let values: Vec<f64> = input.iter().map(|p| f64::from_bits(p.0)).collect();
-                let mut order = sort_with_index(&values).1;
+                let mut order = sorted_order(&values);
                 order.retain(|&i| input[i].1 > 0.0);
                 order
             }
@@ -554,13 +554,34 @@ fn sort_with_index(values: &[f64]) -> (Vec<f64>, Vec<usize>) {
     if values.len() < RADIX_MIN_LEN {
         return sort_with_index_by_comparison(values);
     }
-    // The radix sort is stable, so equal keys stay in input order: ties by input index.
-    let pairs = || values.iter().map(|&x| radix_key(x)).zip(0..);
-    radix_sort(values.len(), pairs, |p| p.0)
-        .0
+    let sorted = radix_sort_with_index(values);
+    sorted
         .into_iter()
         .map(|(k, i)| (from_radix_key(k), i))
         .unzip()
+}
+
+/// The input indices of [`sort_with_index`] alone.
+fn sorted_order(values: &[f64]) -> Vec<usize> {
+    if values.len() < RADIX_MIN_LEN {
+        return sort_with_index_by_comparison(values).1;
+    }
+    let sorted = radix_sort_with_index(values);
+    // Not `into_iter().collect()`: that would reuse the pairs' allocation, twice the size needed,
+    // for as long as the order lives.
+    let mut order = Vec::with_capacity(sorted.len());
+    order.extend(sorted.iter().map(|p| p.1));
+    order
+}
+
+/// (radix key, input index) pairs sorted by key. The radix sort is stable, so equal keys stay
+/// in input order: ties by input index.
+fn radix_sort_with_index(values: &[f64]) -> Vec<(u64, usize)> {
+    let pairs = || values.iter().map(|&x| radix_key(x)).zip(0..);
+    let (sorted, spare) = radix_sort(values.len(), pairs, |p| p.0);
+    // Freed before the caller builds its output from `sorted`.
+    drop(spare);
+    sorted
 }
 
 /// The comparison-sort version of [`sort_with_index`], used for short inputs and as the oracle
