@@ -126,6 +126,46 @@ fn comonotone_sum<C: Cost + ?Sized>(u: &Sample, v: &Sample, cost: &C) -> f64 {
 /// ```
 pub fn ot_plan<C: Cost + ?Sized>(u: &Sample, v: &Sample, cost: &C) -> Result<TransportPlan> {
     require_convex("ot_plan", cost)?;
+    sorted_plan("ot_plan", u, v, cost)
+}
+
+/// The comonotone (sorted) coupling as sparse entries, with its cost `Σ mass · h(u - v)`, for
+/// **any** cost.
+///
+/// The entries do not depend on the cost. For convex `h` this is [`ot_plan`]; for a non-convex
+/// `h` the coupling is feasible but need not be optimal, so its cost is only an upper bound on
+/// the optimum (this is how counterexamples are shown, against an exact solver).
+///
+/// # Errors
+///
+/// [`Error::Overflow`] when the cost is not representable.
+///
+/// # Examples
+///
+/// ```
+/// use aot::{cost::Surrogate, sample::Sample, transport::comonotone_plan};
+///
+/// // The 0-1 cost is not convex: the sorted pairs (0, 1) and (2, 3) both have u < v.
+/// let u = Sample::new(&[0.0, 2.0])?;
+/// let v = Sample::new(&[1.0, 3.0])?;
+/// let plan = comonotone_plan(&u, &v, &Surrogate::zero_one())?;
+/// assert_eq!(plan.cost, 1.0); // the crossed pairing (0, 3), (2, 1) costs 1/2
+/// # Ok::<(), aot::Error>(())
+/// ```
+pub fn comonotone_plan<C: Cost + ?Sized>(
+    u: &Sample,
+    v: &Sample,
+    cost: &C,
+) -> Result<TransportPlan> {
+    sorted_plan("comonotone_plan", u, v, cost)
+}
+
+fn sorted_plan<C: Cost + ?Sized>(
+    func: &'static str,
+    u: &Sample,
+    v: &Sample,
+    cost: &C,
+) -> Result<TransportPlan> {
     let mut sum = CompensatedSum::default();
     let (order_u, order_v) = (u.order(), v.order());
     // At most n + m - 1 entries: reserving them avoids copying a growing vector of up to 40 bytes
@@ -141,7 +181,7 @@ pub fn ot_plan<C: Cost + ?Sized>(u: &Sample, v: &Sample, cost: &C) -> Result<Tra
             v: s.v,
         }
     }));
-    let cost = finite_or_overflow("ot_plan", sum.value())?;
+    let cost = finite_or_overflow(func, sum.value())?;
     Ok(TransportPlan { cost, entries })
 }
 

@@ -56,7 +56,7 @@ use crate::exact::dual::certify;
 use crate::exact::entropic::{entropic_path, EntropicOptions};
 use crate::exact::lp::lp_transport;
 use crate::sample::Sample;
-use crate::transport::{antitone_cost, comonotone_cost, ot_plan};
+use crate::transport::{antitone_cost, comonotone_cost, comonotone_plan};
 
 /// Relative tolerance of a convex instance: `|sorted − exact| <= CONVEX_TOLERANCE · scale`.
 pub const CONVEX_TOLERANCE: f64 = 1e-9;
@@ -467,14 +467,9 @@ fn run_instance(spec: &Spec, seed: u64) -> Result<(InstanceRecord, Vec<EntropicR
         (a, b) => a.or(b),
     };
 
-    // The sorted plan's entries do not depend on the cost; `ot_plan` needs a convex one to
-    // build them, so a non-convex cost borrows |x|.
-    let plan_cost = if convex {
-        *h
-    } else {
-        Surrogate::AbsPower { p: 1.0 }
-    };
-    let plan = ot_plan(&u, &v, &plan_cost)?;
+    // The sorted plan, for convex and non-convex costs alike (for the latter the certificate
+    // is expected to fail).
+    let plan = comonotone_plan(&u, &v, h)?;
     let cert = certify(&u, &v, &plan, h)?;
 
     let mut entropic = Vec::new();
