@@ -4,7 +4,7 @@ use candle_core::Tensor;
 
 use super::error::{Error, Result};
 use super::tokenize::TokenizedPair;
-use crate::candle::{completion_log_probs, pack_completions, Llama};
+use crate::candle::{model_completion_log_probs, pack_completions, Llama};
 
 /// The id written into padding positions. Padding is right-aligned and masked out, so any id
 /// below the vocabulary size works; 0 always is.
@@ -15,7 +15,9 @@ pub const PAD_ID: u32 = 0;
 /// # Formula
 ///
 /// The `2n` sequences `x_i ++ y⁺_i` (rows `0..n`) and `x_i ++ y⁻_i` (rows `n..2n`) are packed
-/// right-padded ([`pack_completions`]) and scored by [`completion_log_probs`]:
+/// right-padded ([`pack_completions`]) and scored by [`model_completion_log_probs`] (the
+/// formula of [`crate::candle::completion_log_probs`], with the output head evaluated only where
+/// a completion token is predicted):
 /// `out_i = Σ_t log π(y_t | x, y_<t)` over the response tokens. The two returned tensors `[n]`
 /// carry autograd towards the model's trainable variables.
 ///
@@ -61,8 +63,10 @@ pub fn score_pairs(model: &Llama, pairs: &[&TokenizedPair]) -> Result<(Tensor, T
             .map(|p| (p.prompt.as_slice(), p.rejected.as_slice())),
     );
     let (ids, mask) = pack_completions(&sequences, PAD_ID, model.device())?;
-    let logits = model.forward(&ids)?;
-    let log_probs = completion_log_probs(&logits, &ids, &mask)?;
+    // The head and the log-softmax only at the positions that predict completion tokens: the
+    // same numbers as `completion_log_probs(&model.forward(&ids)?, ..)`, without the
+    // [2n, T, vocabulary] logits.
+    let log_probs = model_completion_log_probs(model, &ids, &mask)?;
     Ok((log_probs.narrow(0, 0, n)?, log_probs.narrow(0, n, n)?))
 }
 
