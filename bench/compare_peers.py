@@ -281,7 +281,7 @@ def render_table(ours, rows):
         lines.append(f"| {c} | {n} | {fmt_time(t)} | {t / floor_t:.2f} |")
     pair_floors = [(c, n, float(r["median_s"])) for (c, n, meth), r in ours.items()
                    if meth == "floor_sort_pairs"]
-    lines += ["", "Weighted inputs next to a second floor that carries the weights along (copy the "
+    lines += ["", "Weighted inputs next to a second floor that carries the weights along (copy the",
               "(value, weight) pairs and sort them by value with sort_unstable_by):", ""]
     lines += ["| n | floor (values) | floor (pairs) | aot ε_h | aot ε_h / floor (pairs) |",
               "|---:|---:|---:|---:|---:|"]
