@@ -188,27 +188,6 @@ struct StepRow {
     tokens_per_second: f64,
 }
 
-fn home() -> Option<PathBuf> {
-    std::env::var_os("HOME").map(PathBuf::from)
-}
-
-fn default_model() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("AOT_GGUF") {
-        return Some(PathBuf::from(p));
-    }
-    let dir = match std::env::var_os("AOT_MODEL_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => home()?.join(".cache/aot/models"),
-    };
-    Some(dir.join("SmolLM2-135M-Instruct.Q4_1.gguf"))
-}
-
-fn default_data() -> PathBuf {
-    std::env::var_os("AOT_PREFERENCE_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("../shared/data/hh-rlhf-harmless-base-test.jsonl.gz"))
-}
-
 /// Prints a line above the progress bar, or plainly when the bar is hidden (no terminal).
 fn say(pb: &ProgressBar, line: String) {
     if pb.is_hidden() {
@@ -637,7 +616,7 @@ fn run(args: &Args) -> Result<()> {
     let model_path = args
         .model
         .clone()
-        .or_else(default_model)
+        .or_else(aot::candle::default_model_path)
         .context("no model path: pass --model or set AOT_GGUF")?;
     if !model_path.exists() {
         bail!(
@@ -646,7 +625,10 @@ fn run(args: &Args) -> Result<()> {
             model_path.display()
         );
     }
-    let data_path = args.data.clone().unwrap_or_else(default_data);
+    let data_path = args
+        .data
+        .clone()
+        .unwrap_or_else(aot::candle::finetune::default_preference_data);
     if !data_path.is_file() {
         bail!(
             "preference data {} not found. This benchmark runs on real pairs only: download \

@@ -26,14 +26,7 @@ fn model_path() -> Option<PathBuf> {
     if let Some(arg) = std::env::args().nth(1) {
         return Some(PathBuf::from(arg));
     }
-    if let Some(path) = std::env::var_os("AOT_GGUF") {
-        return Some(PathBuf::from(path));
-    }
-    let dir = match std::env::var_os("AOT_MODEL_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(std::env::var_os("HOME")?).join(".cache/aot/models"),
-    };
-    Some(dir.join("SmolLM2-135M-Instruct.Q4_1.gguf"))
+    aot::candle::default_model_path()
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -528,14 +528,7 @@ fn invalid_settings_name_the_argument() {
 }
 
 fn gguf_path() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("AOT_GGUF") {
-        return Some(PathBuf::from(p));
-    }
-    let dir = match std::env::var_os("AOT_MODEL_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(std::env::var_os("HOME")?).join(".cache/aot/models"),
-    };
-    Some(dir.join("SmolLM2-135M-Instruct.Q4_1.gguf"))
+    aot::candle::default_model_path()
 }
 
 fn data_path() -> PathBuf {

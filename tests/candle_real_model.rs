@@ -28,14 +28,7 @@ const NEXT_TOKEN: u32 = 7042;
 const PROMPT_LOG_PROB: f64 = -14.76646;
 
 fn gguf_path() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("AOT_GGUF") {
-        return Some(PathBuf::from(path));
-    }
-    let dir = match std::env::var_os("AOT_MODEL_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(std::env::var_os("HOME")?).join(".cache/aot/models"),
-    };
-    Some(dir.join("SmolLM2-135M-Instruct.Q4_1.gguf"))
+    aot::candle::default_model_path()
 }
 
 /// The checkpoint and a frozen model, loaded once for all tests of this file.

@@ -134,23 +134,6 @@ fn home() -> Option<PathBuf> {
     std::env::var_os("HOME").map(PathBuf::from)
 }
 
-fn default_model() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("AOT_GGUF") {
-        return Some(PathBuf::from(p));
-    }
-    let dir = match std::env::var_os("AOT_MODEL_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => home()?.join(".cache/aot/models"),
-    };
-    Some(dir.join("SmolLM2-135M-Instruct.Q4_1.gguf"))
-}
-
-fn default_data() -> PathBuf {
-    std::env::var_os("AOT_PREFERENCE_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("../shared/data/hh-rlhf-harmless-base-test.jsonl.gz"))
-}
-
 fn bar(len: usize, what: &str) -> ProgressBar {
     let pb = ProgressBar::new(len as u64);
     let style = ProgressStyle::with_template(
@@ -315,7 +298,7 @@ fn main() -> Result<()> {
     let model_path = args
         .model
         .clone()
-        .or_else(default_model)
+        .or_else(aot::candle::default_model_path)
         .context("no model path: pass --model or set AOT_GGUF")?;
     if !model_path.exists() {
         bail!(
@@ -323,7 +306,10 @@ fn main() -> Result<()> {
             model_path.display()
         );
     }
-    let data_path = args.data.clone().unwrap_or_else(default_data);
+    let data_path = args
+        .data
+        .clone()
+        .unwrap_or_else(aot::candle::finetune::default_preference_data);
     if !data_path.is_file() {
         bail!(
             "--data {} not found (HH-RLHF: https://huggingface.co/datasets/Anthropic/hh-rlhf)",

@@ -80,6 +80,35 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     }
 }
 
+/// File name of the quantised SmolLM2-135M-Instruct model that `scripts/fetch-model.sh` fetches.
+pub const DEFAULT_GGUF_NAME: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+
+/// Where the real model is looked for when no path is given: `$AOT_GGUF` if set, else
+/// [`DEFAULT_GGUF_NAME`] in `$AOT_MODEL_DIR`, else in `~/.cache/aot/models` (where
+/// `scripts/fetch-model.sh` puts it). `None` only when none of these variables, nor `HOME`, is
+/// set. The file may not exist: callers check and say how to fetch it.
+///
+/// # Examples
+///
+/// ```
+/// let path = aot::candle::default_model_path();
+/// if std::env::var_os("AOT_GGUF").is_none() {
+///     if let Some(p) = path {
+///         assert!(p.ends_with(aot::candle::DEFAULT_GGUF_NAME));
+///     }
+/// }
+/// ```
+pub fn default_model_path() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("AOT_GGUF") {
+        return Some(PathBuf::from(path));
+    }
+    let dir = match std::env::var_os("AOT_MODEL_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(std::env::var_os("HOME")?).join(".cache/aot/models"),
+    };
+    Some(dir.join(DEFAULT_GGUF_NAME))
+}
+
 /// Reads a Hugging Face model directory: `config.json` and every `*.safetensors` file in it
 /// (sharded checkpoints included). Weights are converted to f32 on the CPU.
 ///

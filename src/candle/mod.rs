@@ -34,7 +34,10 @@ mod tokenizer;
 
 pub use error::{Error, Result};
 pub use llama::{Llama, LlamaConfig, LoraConfig, Training};
-pub use loader::{gguf_to_hf_name, load_gguf, load_hf_dir, unpermute_rope_rows, Pretrained};
+pub use loader::{
+    default_model_path, gguf_to_hf_name, load_gguf, load_hf_dir, unpermute_rope_rows, Pretrained,
+    DEFAULT_GGUF_NAME,
+};
 pub use logprob::{
     completion_log_probs, model_completion_log_probs, pack_completions, sequence_log_probs,
 };

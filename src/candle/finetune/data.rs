@@ -174,6 +174,17 @@ pub fn parse_preference_line(text: &str, path: &Path, line: usize) -> Result<Pre
     })
 }
 
+/// The preference pairs used when no path is given: `$AOT_PREFERENCE_DATA` if set, else the
+/// HH-RLHF harmless-base test split at `../shared/data/hh-rlhf-harmless-base-test.jsonl.gz`,
+/// relative to the working directory (the layout of the project's development checkout). The
+/// file may not exist: callers check and say where to get it.
+pub fn default_preference_data() -> PathBuf {
+    std::env::var_os("AOT_PREFERENCE_DATA").map_or_else(
+        || PathBuf::from("../shared/data/hh-rlhf-harmless-base-test.jsonl.gz"),
+        PathBuf::from,
+    )
+}
+
 /// Reads preference pairs from a JSONL file, gzip-compressed or not (detected from the two magic
 /// bytes `1f 8b`, whatever the file name).
 ///

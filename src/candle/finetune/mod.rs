@@ -37,8 +37,8 @@ pub use cache::{
     model_fingerprint, pairs_fingerprint, weights_fingerprint, CacheKey, Fnv64, ReferenceCache,
 };
 pub use data::{
-    parse_preference_line, read_preference_file, split_dialogue, split_held_out, PreferenceData,
-    PreferencePair, SkippedLine, RESPONSE_MARKER,
+    default_preference_data, parse_preference_line, read_preference_file, split_dialogue,
+    split_held_out, PreferenceData, PreferencePair, SkippedLine, RESPONSE_MARKER,
 };
 pub use error::{Error, Result};
 pub use eval::{evaluate, write_evaluation, DominanceCheck, Evaluation, HeldOutScores};
