@@ -271,6 +271,7 @@ impl Segments<'_> {
             (Some(a), Some(b)) => self.fold_levels(|i| a[i], |j| b[j], init, f),
             (Some(a), None) => self.fold_levels(|i| a[i], |j| (j + 1) as f64 / m, init, f),
             (None, Some(b)) => self.fold_levels(|i| (i + 1) as f64 / n, |j| b[j], init, f),
+            // Two uniform samples take the exact path; this arm keeps the match total.
             (None, None) => {
                 let (a, b) = (|i| (i + 1) as f64 / n, |j| (j + 1) as f64 / m);
                 self.fold_levels(a, b, init, f)

@@ -73,8 +73,9 @@ pub struct Sample {
     values: Vec<f64>,
     /// Input index of each sorted atom. [`Sample::new`] and [`Sample::weighted`] leave it empty
     /// and keep a copy of the input in `unsorted` instead: costs, dominance and W_p never look
-    /// at input indices, and sorting without them moves half the bytes. Plans and gradients
-    /// compute it on first use, with the same stable tie order.
+    /// at input indices, and sorting without them moves half the bytes (plain values) or saves
+    /// gathering the weights by index afterwards (weighted samples, which sort (value, weight)
+    /// pairs). Plans and gradients compute it on first use, with the same stable tie order.
     order: OnceLock<Vec<usize>>,
     /// The input while `order` is not yet computed ([`Unsorted::None`] once it is, or when it
     /// was computed eagerly).
@@ -243,11 +244,15 @@ impl Sample {
         }
         // (key, weight) pairs travel together through the sort, so the weights are never
         // gathered by index afterwards; the order is computed later, only if asked for.
-        let (sorted, copy) = radix_sort(
-            values.len(),
-            || values.iter().zip(weights).map(|(&x, &w)| (radix_key(x), w)),
-            |p| p.0,
-        );
+        let keyed = || values.iter().zip(weights).map(|(&x, &w)| (radix_key(x), w));
+        let (sorted, copy) = if values.len() < RADIX_MIN_LEN {
+            // Stable, like the radix sort: ties stay in input order.
+            let mut sorted: Vec<(u64, f64)> = keyed().collect();
+            sorted.sort_by_key(|p| p.0);
+            (sorted, vec![(0, 0.0); values.len()])
+        } else {
+            radix_sort(values.len(), keyed, |p| p.0)
+        };
         let kept = sorted.iter().filter(|p| p.1 > 0.0).count();
         let mut kept_values = Vec::with_capacity(kept);
         let mut mass = Vec::with_capacity(kept);
@@ -804,6 +809,59 @@ mod tests {
             assert_eq!(bits(&copy), bits(&values), "n = {n}");
             let s = Sample::new(&values).unwrap();
             assert_eq!(s.order(), &expected.1[..]);
+        }
+    }
+
+    #[test]
+    fn weighted_samples_match_a_comparison_sort_oracle() {
+        // Oracle: the (value, index) comparison sort, atoms of zero weight dropped, masses
+        // w_i / Σ w in that order and their running sum with the last level set to 1. Both
+        // sides of RADIX_MIN_LEN, with ties, both zeros and zero weights.
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            // xorshift64: a deterministic stream of bits for the test inputs
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for n in [3, 10, RADIX_MIN_LEN - 1, RADIX_MIN_LEN, 1000, 5000] {
+            let values: Vec<f64> = (0..n)
+                .map(|_| match next() % 5 {
+                    0 => 0.0,
+                    1 => -0.0,
+                    r => (next() % 23) as f64 * 0.5 - f64::from(r as u32),
+                })
+                .collect();
+            let mut weights: Vec<f64> = (0..n)
+                .map(|_| match next() % 4 {
+                    0 => 0.0,
+                    _ => (next() % 1000) as f64 / 250.0 + 0.01,
+                })
+                .collect();
+            weights[0] = 1.0; // a positive total
+            let total: f64 = weights.iter().sum();
+            let (sorted, all_order) = sort_with_index_by_comparison(&values);
+            let kept: Vec<usize> = (0..n).filter(|&k| weights[all_order[k]] > 0.0).collect();
+            let order: Vec<usize> = kept.iter().map(|&k| all_order[k]).collect();
+            let expected_values: Vec<u64> = kept.iter().map(|&k| sorted[k].to_bits()).collect();
+            let expected_mass: Vec<f64> = order.iter().map(|&i| weights[i] / total).collect();
+
+            let s = Sample::weighted(&values, &weights).unwrap();
+            let bits: Vec<u64> = s.sorted_values().iter().map(|x| x.to_bits()).collect();
+            assert_eq!(bits, expected_values, "n = {n}");
+            assert_eq!(s.input_len(), n);
+            let mut running = 0.0;
+            for (k, &m) in expected_mass.iter().enumerate() {
+                running += m;
+                assert_eq!(s.mass(k), m, "n = {n}, k = {k}");
+                let level = if k + 1 == order.len() { 1.0 } else { running };
+                assert_eq!(s.cumulative(k), level, "n = {n}, k = {k}");
+            }
+            let copy = s.clone();
+            assert_eq!(s.order(), &order[..], "n = {n}");
+            assert_eq!(copy, s);
+            assert_eq!(copy.order(), &order[..]);
         }
     }
 

@@ -171,16 +171,16 @@ fn sorted_plan<C: Cost + ?Sized>(
     // At most n + m - 1 entries: reserving them avoids copying a growing vector of up to 40 bytes
     // per entry (the pages of the reserve that are never written are never touched).
     let mut entries = Vec::with_capacity(u.len() + v.len() - 1);
-    entries.extend(segments(u, v).map(|s| {
+    segments(u, v).for_each(|s| {
         sum.add(s.mass * cost.value(s.u - s.v));
-        PlanEntry {
+        entries.push(PlanEntry {
             i: order_u[s.u_rank],
             j: order_v[s.v_rank],
             mass: s.mass,
             u: s.u,
             v: s.v,
-        }
-    }));
+        });
+    });
     let cost = finite_or_overflow(func, sum.value())?;
     Ok(TransportPlan { cost, entries })
 }

@@ -531,14 +531,10 @@ fn gguf_path() -> Option<PathBuf> {
     aot::candle::default_model_path()
 }
 
+/// The library's default (cargo runs tests from the package root, which the relative default
+/// path is written for).
 fn data_path() -> PathBuf {
-    std::env::var_os("AOT_PREFERENCE_DATA").map_or_else(
-        || {
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../shared/data/hh-rlhf-harmless-base-test.jsonl.gz")
-        },
-        PathBuf::from,
-    )
+    aot::candle::finetune::default_preference_data()
 }
 
 #[test]

@@ -7,7 +7,9 @@ use aot::coupling::segments;
 use aot::dominance::{fsd, fsd_cdf, violation};
 use aot::objective::{preference_loss, relaxed_violation, Loss, PreferenceBatch};
 use aot::sample::Sample;
-use aot::transport::{antitone_cost, comonotone_cost, ot_cost, ot_plan, wasserstein};
+use aot::transport::{
+    antitone_cost, comonotone_cost, comonotone_plan, ot_cost, ot_plan, wasserstein,
+};
 use proptest::prelude::*;
 
 /// Values on a coarse grid so that ties occur often (ties are where conventions matter).
@@ -318,6 +320,28 @@ proptest! {
         let eps_h = ot_cost(&a, &b, &h).unwrap();
         prop_assert!(eps01 <= eps_h / h.at_zero() * (1.0 + 1e-12) + 1e-15);
         prop_assert_eq!(comonotone_cost(&a, &b, &Surrogate::zero_one()).unwrap(), eps01);
+    }
+
+    /// `comonotone_plan` is the sorted coupling for any cost: for a convex cost it is
+    /// `ot_plan`, entry for entry; for any cost its entries do not depend on the cost and its
+    /// cost is `comonotone_cost` (for the 0-1 cost, the quantile violation `ε_{0-1}`).
+    #[test]
+    fn comonotone_plan_is_the_sorted_coupling_for_any_cost(
+        (u, wu) in weighted_sample(10),
+        (v, wv) in weighted_sample(10),
+        h in convex_costs(),
+        p in 0.1f64..1.0,
+    ) {
+        let (a, b) = (Sample::weighted(&u, &wu).unwrap(), Sample::weighted(&v, &wv).unwrap());
+        let sorted = comonotone_plan(&a, &b, &h).unwrap();
+        prop_assert_eq!(&sorted, &ot_plan(&a, &b, &h).unwrap());
+        for g in [Surrogate::zero_one(), Surrogate::abs_power(p).unwrap()] {
+            let plan = comonotone_plan(&a, &b, &g).unwrap();
+            prop_assert_eq!(&plan.entries, &sorted.entries);
+            prop_assert_eq!(plan.cost, comonotone_cost(&a, &b, &g).unwrap());
+        }
+        let zero_one = comonotone_plan(&a, &b, &Surrogate::zero_one()).unwrap().cost;
+        prop_assert_eq!(zero_one, violation(&a, &b).zero_one);
     }
 
     /// The merge gives the same segments, bit for bit, whether it is stepped with `next` or run

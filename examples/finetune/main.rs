@@ -35,7 +35,8 @@ use rand::SeedableRng;
 #[command(name = "finetune", version, about)]
 struct Args {
     /// Model: a GGUF file or a Hugging Face directory. Default: $AOT_GGUF, else
-    /// ~/.cache/aot/models/SmolLM2-135M-Instruct.Q4_1.gguf (scripts/fetch-model.sh).
+    /// SmolLM2-135M-Instruct.Q4_1.gguf in $AOT_MODEL_DIR, else in ~/.cache/aot/models (where
+    /// scripts/fetch-model.sh puts it).
     #[arg(long)]
     model: Option<PathBuf>,
     /// Preference pairs, JSONL or JSONL.gz ({prompt, chosen, rejected} or HH-RLHF

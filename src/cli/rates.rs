@@ -19,8 +19,10 @@ use aot::study::{
 /// defaults, which reproduce the simulation of the paper notes (§4.3).
 #[derive(Debug, ClapArgs)]
 pub struct Args {
-    /// TOML file describing the study (keys as the flags, with `_` for `-`; laws as strings
-    /// or tables; an `[excess]` table for the excess-risk study).
+    /// TOML file describing the study: the `config.toml` every run writes into its output
+    /// directory is a complete example. Keys are the flags with `_` for `-`, except
+    /// `surrogates` (a list); laws are strings or tables; the excess-risk flags go in an
+    /// `[excess]` table (`enabled`, `replicates`, `ridge`, `optimizer`, `max_iters`).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Law of the chosen rewards U, e.g. `normal:0.3:1.5`, `gamma:2:1`,

@@ -98,13 +98,16 @@ impl DualCertificate {
     /// # Examples
     ///
     /// ```
-    /// use aot::{cost::Surrogate, exact::dual::certify, sample::Sample, transport::ot_plan};
+    /// use aot::{cost::Surrogate, exact::dual::certify, sample::Sample};
+    /// use aot::transport::comonotone_plan;
     ///
     /// // The 0-1 cost on U = {0, 2}, V = {1, 3}: the sorted plan costs 1, the optimum 1/2, and
     /// // the potentials built along the sorted plan violate feasibility by exactly 1/2.
     /// let (u, v) = (Sample::new(&[0.0, 2.0])?, Sample::new(&[1.0, 3.0])?);
-    /// let plan = ot_plan(&u, &v, &Surrogate::abs_power(1.0)?)?; // same entries for any cost
-    /// let cert = certify(&u, &v, &plan, &Surrogate::zero_one())?;
+    /// let h = Surrogate::zero_one();
+    /// let plan = comonotone_plan(&u, &v, &h)?;
+    /// assert_eq!(plan.cost, 1.0);
+    /// let cert = certify(&u, &v, &plan, &h)?;
     /// assert_eq!(cert.suboptimality_bound(), 0.5);
     /// # Ok::<(), aot::Error>(())
     /// ```
@@ -151,8 +154,8 @@ pub fn certify<C: Cost + ?Sized>(
 
 /// Builds potentials along `plan` (the sorted plan of `u` and `v`) and checks them with `check`.
 ///
-/// The plan's entries (not its `cost` field) are used, so a plan built by
-/// [`crate::transport::ot_plan`] with any convex cost serves to test a non-convex one.
+/// The plan's entries (not its `cost` field) are used; they do not depend on the cost, so
+/// [`crate::transport::comonotone_plan`] builds the plan to test for any cost, convex or not.
 ///
 /// # Examples
 ///
@@ -173,9 +176,10 @@ pub fn certify<C: Cost + ?Sized>(
 /// # Errors
 ///
 /// [`Error::InvalidParameter`] (name `plan entry`, value its position) when `plan` is not the
-/// monotone staircase of `u` and `v` (it must come from [`crate::transport::ot_plan`] on the
-/// same samples); [`Error::NonConvexCost`] for [`FeasibilityCheck::MongeColumnMinima`] with a
-/// non-convex cost; [`Error::Overflow`] when a cost is not finite.
+/// monotone staircase of `u` and `v` (it must come from [`crate::transport::ot_plan`] or
+/// [`crate::transport::comonotone_plan`] on the same samples); [`Error::NonConvexCost`] for
+/// [`FeasibilityCheck::MongeColumnMinima`] with a non-convex cost; [`Error::Overflow`] when a
+/// cost is not finite.
 pub fn certify_with<C: Cost + ?Sized>(
     u: &Sample,
     v: &Sample,
@@ -199,7 +203,7 @@ pub fn certify_with<C: Cost + ?Sized>(
         func: FUNC,
         name: "plan entry",
         value: pos as f64,
-        expected: "the monotone staircase of u and v, as returned by transport::ot_plan",
+        expected: "the monotone staircase of u and v, as returned by transport::comonotone_plan",
     };
 
     // Walk the staircase, in rank space.

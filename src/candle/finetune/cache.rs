@@ -172,7 +172,16 @@ pub struct CacheKey {
     pub truncation: TruncationPolicy,
     /// The dtype the reference model ran in (`"F32"` or `"F64"`).
     pub dtype: String,
+    /// How the log-probabilities were computed ([`SCORING`] for entries written by this
+    /// version): another computation of the same formula rounds differently, and a reference
+    /// from one next to a policy scored by the other would differ at step 0.
+    pub scoring: String,
 }
+
+/// The scoring computation of [`crate::candle::finetune::score_pairs`], as recorded in
+/// [`CacheKey::scoring`]: the output head and the log-softmax evaluated only at the positions
+/// that predict a response token.
+pub const SCORING: &str = "head-at-response-positions";
 
 impl CacheKey {
     /// A key for `pairs` scored by the model with fingerprint `model` in `dtype`.
@@ -188,6 +197,7 @@ impl CacheKey {
             pairs: pairs.len(),
             truncation,
             dtype: format!("{dtype:?}"),
+            scoring: SCORING.to_string(),
         }
     }
 

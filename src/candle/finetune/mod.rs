@@ -35,6 +35,7 @@ mod train;
 
 pub use cache::{
     model_fingerprint, pairs_fingerprint, weights_fingerprint, CacheKey, Fnv64, ReferenceCache,
+    SCORING,
 };
 pub use data::{
     default_preference_data, parse_preference_line, read_preference_file, split_dialogue,
