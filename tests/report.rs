@@ -114,6 +114,32 @@ fn input_report_on_user_rewards() {
         "{c}"
     );
     assert_eq!(c["figures"][2]["value"], 0.0);
+    assert_eq!(c["verdict"]["verdict"], "holds", "{c}");
+    // Chosen {0, 1} vs rejected {2, 3}: Q_U < Q_V at every level, so the claim fails (the
+    // report still succeeds: it reports on the data).
+    std::fs::write(
+        dir.path().join("f.csv"),
+        "chosen,rejected
+0,3
+1,2
+",
+    )
+    .unwrap();
+    let out = aot(
+        &["report", "--input", "f.csv", "--out", "failing"],
+        dir.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("0 of 1 claims hold"));
+    let text = std::fs::read_to_string(dir.path().join("failing/claims.json")).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let c = &json["claims"][0];
+    assert_eq!(c["verdict"]["verdict"], "fails", "{c}");
+    assert_eq!(c["figures"][2]["value"], 1.0);
     // A file without the expected columns is a clear error.
     std::fs::write(dir.path().join("bad.csv"), "a,b\n1,2\n").unwrap();
     let out = aot(&["report", "--input", "bad.csv"], dir.path());
