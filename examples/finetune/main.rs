@@ -32,7 +32,12 @@ use rand::SeedableRng;
 
 /// Fine-tune SmolLM2-135M (or any llama checkpoint) with AOT / DPO on preference pairs.
 #[derive(Debug, Parser)]
-#[command(name = "finetune", version, about)]
+#[command(
+    name = "finetune",
+    version,
+    about = "Fine-tune SmolLM2-135M with the AOT (or DPO) loss on real preference pairs, on the \
+             CPU, and report held-out dominance before and after"
+)]
 struct Args {
     /// Model: a GGUF file or a Hugging Face directory. Default: $AOT_GGUF, else
     /// SmolLM2-135M-Instruct.Q4_1.gguf in $AOT_MODEL_DIR, else in ~/.cache/aot/models (where
@@ -53,7 +58,8 @@ struct Args {
     /// Continue each loss from its latest checkpoint in the output directory (same settings).
     #[arg(long)]
     resume: bool,
-    /// Loss(es), comma-separated; several are trained from the same base under the same budget.
+    /// Loss(es), comma-separated, among `aot`, `aot_unpaired` and `dpo`; several are trained
+    /// from the same base under the same budget.
     #[arg(long, value_delimiter = ',', default_value = "aot")]
     loss: Vec<String>,
     /// Optimiser updates per loss.
