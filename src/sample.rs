@@ -767,6 +767,16 @@ mod tests {
         }
     }
 
+    /// xorshift64: a deterministic stream of bits for the test inputs.
+    fn xorshift(mut state: u64) -> impl FnMut() -> u64 {
+        move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        }
+    }
+
     #[test]
     fn radix_sort_matches_the_comparison_sort() {
         // Oracle: sort_with_index_by_comparison (total_cmp, then input index). Inputs long
@@ -781,14 +791,7 @@ mod tests {
             1.0,
             -1.0,
         ];
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut next = || {
-            // xorshift64: a deterministic stream of bits for the test inputs
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = xorshift(0x2545_f491_4f6c_dd1d);
         for n in [RADIX_MIN_LEN, 1000, 5000] {
             let values: Vec<f64> = (0..n)
                 .map(|_| {
@@ -817,14 +820,7 @@ mod tests {
         // Oracle: the (value, index) comparison sort, atoms of zero weight dropped, masses
         // w_i / Σ w in that order and their running sum with the last level set to 1. Both
         // sides of RADIX_MIN_LEN, with ties, both zeros and zero weights.
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = || {
-            // xorshift64: a deterministic stream of bits for the test inputs
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
         for n in [3, 10, RADIX_MIN_LEN - 1, RADIX_MIN_LEN, 1000, 5000] {
             let values: Vec<f64> = (0..n)
                 .map(|_| match next() % 5 {
