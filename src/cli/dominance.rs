@@ -94,29 +94,37 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 }
             }
         }
+        let measure_rows = [
+            (
+                "0-1 violation Leb{p : Q_U < Q_V}".to_string(),
+                measures.zero_one,
+            ),
+            (
+                "shortfall area ∫(Q_V − Q_U)_+ dp".into(),
+                measures.shortfall_area,
+            ),
+            ("signed area ∫(Q_U − Q_V) dp".into(), measures.signed_area),
+            ("W2(U, V)".into(), measures.w2),
+            ("ε_W2 (almost-dominance ratio)".into(), measures.eps_w2),
+        ];
+        let relaxed_rows: Vec<(String, f64)> =
+            relaxed.iter().map(|(h, e)| (h.to_string(), *e)).collect();
+        // One label column for both tables, as wide as the longest label (in characters).
+        let width = measure_rows
+            .iter()
+            .chain(&relaxed_rows)
+            .map(|(label, _)| label.chars().count())
+            .max()
+            .unwrap_or(0);
         println!();
         println!("violation measures");
-        println!(
-            "  0-1 violation Leb{{p : Q_U < Q_V}}  {:>14.6}",
-            measures.zero_one
-        );
-        println!(
-            "  shortfall area ∫(Q_V − Q_U)_+ dp   {:>14.6}",
-            measures.shortfall_area
-        );
-        println!(
-            "  signed area ∫(Q_U − Q_V) dp        {:>14.6}",
-            measures.signed_area
-        );
-        println!("  W2(U, V)                           {:>14.6}", measures.w2);
-        println!(
-            "  ε_W2 (almost-dominance ratio)      {:>14.6}",
-            measures.eps_w2
-        );
+        for (label, value) in &measure_rows {
+            println!("  {label:<width$} {value:>14.6}");
+        }
         println!();
         println!("relaxed violation ε_h = ∫ h(Q_U − Q_V) dp");
-        for (h, e) in &relaxed {
-            println!("  {:<34} {:>14.6}", h.to_string(), e);
+        for (label, value) in &relaxed_rows {
+            println!("  {label:<width$} {value:>14.6}");
         }
     }
     Ok(if args.fail_on_violation && !verdict.holds() {
