@@ -19,6 +19,36 @@ fn rows_u32(function: &'static str, argument: &'static str, x: &Tensor) -> Resul
     }
 }
 
+/// Whether mask entry `[row, col]` keeps its token: `true` for 1, `false` for 0, and an error
+/// naming the argument for any other value.
+fn mask_bit(
+    function: &'static str,
+    argument: &'static str,
+    m: f64,
+    row: usize,
+    col: usize,
+) -> Result<bool> {
+    if m == 1.0 || m == 0.0 {
+        Ok(m == 1.0)
+    } else {
+        Err(Error::invalid(
+            function,
+            argument,
+            format!("{m} at [{row}, {col}]"),
+            "mask values must be 0 or 1",
+        ))
+    }
+}
+
+/// [`Error::EmptyCompletion`] when row `row` keeps no token.
+fn require_kept(function: &'static str, row: usize, kept: usize) -> Result<()> {
+    if kept == 0 {
+        Err(Error::EmptyCompletion { function, row })
+    } else {
+        Ok(())
+    }
+}
+
 /// Summed log-probabilities of the masked labels of each sequence.
 ///
 /// # Formula
@@ -86,7 +116,7 @@ pub fn sequence_log_probs(logits: &Tensor, labels: &Tensor, mask: &Tensor) -> Re
     for (row, (label_row, mask_row)) in label_rows.iter().zip(&mask_rows).enumerate() {
         let mut kept = 0usize;
         for (col, (&label, &m)) in label_row.iter().zip(mask_row).enumerate() {
-            if m == 1.0 {
+            if mask_bit(FUNCTION, "mask", m, row, col)? {
                 if label as usize >= v {
                     return Err(Error::invalid(
                         FUNCTION,
@@ -97,23 +127,11 @@ pub fn sequence_log_probs(logits: &Tensor, labels: &Tensor, mask: &Tensor) -> Re
                 }
                 kept += 1;
                 safe_labels.push(label);
-            } else if m == 0.0 {
-                safe_labels.push(0);
             } else {
-                return Err(Error::invalid(
-                    FUNCTION,
-                    "mask",
-                    format!("{m} at [{row}, {col}]"),
-                    "mask values must be 0 or 1",
-                ));
+                safe_labels.push(0);
             }
         }
-        if kept == 0 {
-            return Err(Error::EmptyCompletion {
-                function: FUNCTION,
-                row,
-            });
-        }
+        require_kept(FUNCTION, row, kept)?;
     }
     let index = Tensor::from_vec(safe_labels, (b, t, 1), logits.device())?;
     let log_probs = candle_nn::ops::log_softmax(logits, D::Minus1)?;
@@ -355,7 +373,7 @@ pub fn model_completion_log_probs(
     for (row, (ids, mask)) in id_rows.iter().zip(&mask_rows).enumerate() {
         let mut kept = 0usize;
         for (col, (&id, &m)) in ids.iter().zip(mask).enumerate() {
-            if m == 1.0 {
+            if mask_bit(FUNCTION, "completion_mask", m, row, col)? {
                 if col == 0 {
                     return Err(Error::invalid(
                         FUNCTION,
@@ -368,21 +386,9 @@ pub fn model_completion_log_probs(
                 labels.push(id);
                 owners.push(row);
                 kept += 1;
-            } else if m != 0.0 {
-                return Err(Error::invalid(
-                    FUNCTION,
-                    "completion_mask",
-                    format!("{m} at [{row}, {col}]"),
-                    "mask values must be 0 or 1",
-                ));
             }
         }
-        if kept == 0 {
-            return Err(Error::EmptyCompletion {
-                function: FUNCTION,
-                row,
-            });
-        }
+        require_kept(FUNCTION, row, kept)?;
     }
     let device = model.device();
     let k = positions.len();
